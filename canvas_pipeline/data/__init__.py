@@ -1,0 +1,1 @@
+"""Datasets: raw ingest, the PII gate, the simulated backend and the phase builders (no Dagster here)."""

@@ -1,0 +1,1 @@
+"""Phase 1: multi-turn SFT trajectories."""

@@ -1,0 +1,94 @@
+"""A trajectory under construction: messages in TRL conversational form, with every call
+executed against the simulated backend as it is made."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from canvas_pipeline.data.backend import Backend
+from canvas_pipeline.data.student_view import StudentView
+from canvas_pipeline.tools.chat_format import response_content, system_prompt
+from canvas_pipeline.tools.codec import ToolCall, canonical_arguments
+
+PREFIXES = ("", "", "", "Hey, ", "Hi! ", "Quick question: ", "Can you help me out? ", "Okay, ")
+SUFFIXES = ("", "", "", " Thanks!", " Thank you.", " Please.", " Thanks in advance.")
+
+
+class NotApplicable(Exception):
+    """This intent has nothing to work with in this view at this time; try another."""
+
+
+class RejectedCandidate(Exception):
+    """The candidate was built but is not fit for the dataset (counted, quarantined)."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason, self.detail = reason, detail
+
+
+@dataclass
+class Dialogue:
+    backend: Backend
+    rng: random.Random
+    pair_pool: list[Any] = field(default_factory=list)
+    messages: list[dict[str, Any]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.messages:
+            self.messages.append({"role": "system", "content": system_prompt()})
+
+    @property
+    def view(self) -> StudentView:
+        return self.backend.view
+
+    @property
+    def now(self) -> datetime:
+        return self.backend.now
+
+    def pick(self, options: list[Any] | tuple[Any, ...]) -> Any:
+        if not options:
+            raise NotApplicable("nothing to choose from")
+        return options[self.rng.randrange(len(options))]
+
+    def say(self, templates: tuple[str, ...], **slots: Any) -> str:
+        """One phrasing of a request, with a light casual prefix/suffix."""
+        text = self.pick(templates).format(**slots)
+        prefix, suffix = self.pick(PREFIXES), self.pick(SUFFIXES)
+        if prefix and prefix.endswith(", ") and text[:1].isupper() and not text[:2].isupper():
+            text = text[0].lower() + text[1:]
+        if suffix and not text.endswith((".", "?", "!")):
+            text += "."
+        return prefix + text + suffix
+
+    def user(self, text: str) -> None:
+        self.messages.append({"role": "user", "content": text})
+
+    def call(self, name: str, **arguments: Any) -> dict[str, Any]:
+        return self.calls((name, arguments))[0]
+
+    def calls(self, *specs: tuple[str, dict[str, Any]]) -> list[dict[str, Any]]:
+        """One model message with these calls (parallel when several), then their responses."""
+        calls = [ToolCall(name, canonical_arguments(args)) for name, args in specs]
+        self.messages.append({"role": "assistant", "content": "", "tool_calls": [c.to_message_call() for c in calls]})
+        responses = []
+        for call in calls:
+            response = self.backend.execute(call)
+            if "error" in response:  # the backend validates arguments against the registry first
+                raise RejectedCandidate("backend_error", f"{call.name}: {response['error']}")
+            self.messages.append({"role": "tool", "name": call.name, "content": response_content(response)})
+            responses.append(response)
+        return responses
+
+    def answer(self, text: str) -> None:
+        self.messages.append({"role": "assistant", "content": text.strip()})
+
+    def tools_used(self) -> list[str]:
+        return [
+            tc["function"]["name"]
+            for m in self.messages
+            if m["role"] == "assistant"
+            for tc in m.get("tool_calls") or []
+        ]

@@ -1,0 +1,115 @@
+"""The data stages as file-to-file steps under one output folder. The Dagster assets and
+`canvas-train data` both call these functions, so both write the same files.
+
+    OUT/raw/canvas_items.parquet         normalized items (with contributor_id: personal data)
+    OUT/raw/priority_pairs.parquet       "which first?" pairs
+    OUT/raw/demo_input/                  the generated demo term, when no raw folder is given
+    OUT/curated/scrubbed_items.parquet   items after the PII gate (no contributor_id)
+    OUT/curated/scrubbed_pairs.parquet
+    OUT/curated/pii_lexicon.json         usernames the gate must keep catching (local only)
+    OUT/phase1/sft_trajectories.jsonl    TRL conversational rows: id, split, intent, messages, item_ids, tools_used
+    OUT/<stage>/quarantine.parquet       every rejected row: stage, source, line, record_id, reason, detail, payload
+    OUT/<stage>/report.json              rows_in, rows_out, retained, dropped.<reason>, stage figures
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from canvas_pipeline.data.demo_term import DemoTermConfig, write_demo_term
+from canvas_pipeline.data.ingest import ingest_raw_dir
+from canvas_pipeline.data.io import atomic_write_text, read_jsonl, write_jsonl, write_parquet
+from canvas_pipeline.data.phase1.build import Phase1Config, build_phase1
+from canvas_pipeline.data.pii import make_scrubber
+from canvas_pipeline.data.scrub import known_usernames, scrub_snapshot
+from canvas_pipeline.data.stage import Quarantine, StageReport
+
+RAW, CURATED, PHASE1 = "raw", "curated", "phase1"
+
+
+def stage_dir(out_dir: Path, stage: str) -> Path:
+    return Path(out_dir) / stage
+
+
+def _save_common(
+    folder: Path, quarantine: Quarantine, report: StageReport, extra: dict[str, Any] | None = None
+) -> None:
+    write_parquet(folder / "quarantine.parquet", quarantine.to_frame())
+    payload = {"stage": report.stage, **report.metadata(), **(extra or {})}
+    atomic_write_text(folder / "report.json", json.dumps(payload, indent=2, sort_keys=True) + "\n")
+
+
+def load_report(out_dir: Path, stage: str) -> dict[str, Any]:
+    return json.loads((stage_dir(out_dir, stage) / "report.json").read_text("utf-8"))
+
+
+def load_quarantine(out_dir: Path, stage: str) -> pl.DataFrame:
+    return pl.read_parquet(stage_dir(out_dir, stage) / "quarantine.parquet")
+
+
+def _require(path: Path, stage: str) -> Path:
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing: run the {stage} stage first")
+    return path
+
+
+def run_raw_stage(out_dir: Path, raw_dir: Path | None, seed: int = 0) -> StageReport:
+    """Ingest `raw_dir` (or the generated demo term when it is None) into OUT/raw."""
+    folder = stage_dir(out_dir, RAW)
+    source = Path(raw_dir) if raw_dir is not None else folder / "demo_input"
+    if raw_dir is None:
+        write_demo_term(source, DemoTermConfig(seed=seed))
+    raw = ingest_raw_dir(source)
+    write_parquet(folder / "canvas_items.parquet", raw.items)
+    write_parquet(folder / "priority_pairs.parquet", raw.pairs)
+    atomic_write_text(folder / "pair_courses.json", json.dumps(raw.pair_courses, indent=2, sort_keys=True) + "\n")
+    _save_common(folder, raw.quarantine, raw.report, {"raw_dir": str(source), "demo_term": raw_dir is None})
+    return raw.report
+
+
+def run_scrub_stage(out_dir: Path, scrubber_kind: str = "rule", model: str | None = None) -> StageReport:
+    """Scrub OUT/raw into OUT/curated."""
+    raw_folder = stage_dir(out_dir, RAW)
+    items = pl.read_parquet(_require(raw_folder / "canvas_items.parquet", RAW))
+    pairs = pl.read_parquet(_require(raw_folder / "priority_pairs.parquet", RAW))
+    usernames = known_usernames(items)
+    scrubbed = scrub_snapshot(items, pairs, make_scrubber(scrubber_kind, known_usernames=usernames, model=model))
+    folder = stage_dir(out_dir, CURATED)
+    write_parquet(folder / "scrubbed_items.parquet", scrubbed.items)
+    write_parquet(folder / "scrubbed_pairs.parquet", scrubbed.pairs)
+    atomic_write_text(folder / "pii_lexicon.json", json.dumps({"known_usernames": usernames}, indent=2) + "\n")
+    _save_common(folder, scrubbed.quarantine, scrubbed.report)
+    return scrubbed.report
+
+
+def run_phase1_stage(
+    out_dir: Path, config: Phase1Config, scrubber_kind: str = "rule", model: str | None = None
+) -> StageReport:
+    """Build OUT/phase1 from OUT/curated; the same scrubber gates every finished trajectory."""
+    curated = stage_dir(out_dir, CURATED)
+    items = pl.read_parquet(_require(curated / "scrubbed_items.parquet", CURATED))
+    pairs = pl.read_parquet(_require(curated / "scrubbed_pairs.parquet", CURATED))
+    lexicon = json.loads(_require(curated / "pii_lexicon.json", CURATED).read_text("utf-8"))
+    codes = items["course_code"].unique().to_list()
+    safe = [*codes, *(c.replace(" ", "_") for c in codes)]  # reranker items cite "@<course code>"
+    scrubber = make_scrubber(scrubber_kind, known_usernames=lexicon["known_usernames"], model=model, safe_tokens=safe)
+    result = build_phase1(items, pairs, scrubber, config)
+    folder = stage_dir(out_dir, PHASE1)
+    write_jsonl(folder / "sft_trajectories.jsonl", result.rows)
+    extra = {
+        "config": asdict(config),
+        "tool_counts": result.tool_counts,
+        "disabled_intents": result.disabled_intents,
+        "split_of_course": {str(k): v for k, v in sorted(result.split_of_course.items())},
+    }
+    _save_common(folder, result.quarantine, result.report, extra)
+    return result.report
+
+
+def load_trajectories(out_dir: Path) -> list[dict[str, Any]]:
+    return read_jsonl(_require(stage_dir(out_dir, PHASE1) / "sft_trajectories.jsonl", PHASE1))

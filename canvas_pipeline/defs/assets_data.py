@@ -1,0 +1,68 @@
+"""The three data-stage assets: raw ingest, the PII gate, phase-1 trajectories."""
+
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+
+from canvas_pipeline.data import stages
+from canvas_pipeline.data.io import UnreadableInputError
+from canvas_pipeline.data.stage import StageReport
+from canvas_pipeline.defs.resources import DataSettings
+
+RAW_KEY = dg.AssetKey(["raw", "canvas_snapshots"])
+SCRUBBED_KEY = dg.AssetKey(["curated", "scrubbed_snapshots"])
+PHASE1_KEY = dg.AssetKey(["phase1", "sft_trajectories"])
+
+
+def stage_metadata(report: StageReport, folder: Path) -> dict[str, Any]:
+    """Shrinkage figures (rows_in, rows_out, retained, dropped.<reason>) plus where the files are."""
+    metadata: dict[str, Any] = {
+        key: value for key, value in report.metadata().items() if isinstance(value, (int, float, str, bool))
+    }
+    metadata["dagster/row_count"] = report.rows_out
+    metadata["path"] = dg.MetadataValue.path(str(folder))
+    metadata["quarantine"] = dg.MetadataValue.path(str(folder / "quarantine.parquet"))
+    return metadata
+
+
+def _run(step, *args) -> StageReport:  # noqa: ANN001 - a stage function from canvas_pipeline.data.stages
+    try:
+        return step(*args)
+    except (UnreadableInputError, FileNotFoundError, ValueError) as exc:
+        raise dg.Failure(description=str(exc), allow_retries=False) from None
+
+
+@dg.asset(key=RAW_KEY, group_name="data", kinds={"polars", "parquet"})
+def raw_canvas_snapshots(context: dg.AssetExecutionContext, data: DataSettings) -> dg.MaterializeResult:
+    """Every record of the raw folder (snapshots, priority pairs, Canvas API courses; or the
+    generated demo term) normalized into pandera-validated items and pairs tables. Each
+    rejected row is in the quarantine table with its file, line and reason; rows_in equals
+    rows_out plus the quarantined rows."""
+    report = _run(stages.run_raw_stage, data.out_path, data.raw_path, data.seed)
+    context.log.info(f"raw: {report.rows_out}/{report.rows_in} rows kept, dropped {report.dropped}")
+    return dg.MaterializeResult(metadata=stage_metadata(report, stages.stage_dir(data.out_path, stages.RAW)))
+
+
+@dg.asset(key=SCRUBBED_KEY, deps=[RAW_KEY], group_name="data", kinds={"polars", "parquet"})
+def scrubbed_snapshots(context: dg.AssetExecutionContext, data: DataSettings) -> dg.MaterializeResult:
+    """The raw tables with personal data replaced by typed placeholders (<EMAIL_1>,
+    <PERSON_2>, stable within a row) and contributor_id removed; a row the scrubber still
+    flags after scrubbing is quarantined, never passed on."""
+    report = _run(stages.run_scrub_stage, data.out_path, data.scrubber, data.piiranha_model)
+    context.log.info(f"scrubbed: {report.rows_out}/{report.rows_in} rows kept, dropped {report.dropped}")
+    return dg.MaterializeResult(metadata=stage_metadata(report, stages.stage_dir(data.out_path, stages.CURATED)))
+
+
+@dg.asset(key=PHASE1_KEY, deps=[SCRUBBED_KEY], group_name="data", kinds={"json"})
+def sft_trajectories(context: dg.AssetExecutionContext, data: DataSettings) -> dg.MaterializeResult:
+    """Multi-turn SFT trajectories (TRL conversational `messages` with the shared system
+    prompt) in an item-disjoint train/test split, with per-tool quotas balanced; every kept
+    trajectory has valid arguments, round-trips the codec and passes the PII gate, and every
+    rejected one is quarantined with its reason."""
+    report = _run(stages.run_phase1_stage, data.out_path, data.phase1_config(), data.scrubber, data.piiranha_model)
+    context.log.info(f"phase1: {report.rows_out}/{report.rows_in} trajectories kept, dropped {report.dropped}")
+    return dg.MaterializeResult(metadata=stage_metadata(report, stages.stage_dir(data.out_path, stages.PHASE1)))
+
+
+DATA_ASSETS = [raw_canvas_snapshots, scrubbed_snapshots, sft_trajectories]

@@ -1,0 +1,15 @@
+"""Jobs: named selections of assets that run together."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from canvas_pipeline.defs.assets_data import PHASE1_KEY, RAW_KEY, SCRUBBED_KEY
+
+data_job = dg.define_asset_job(
+    "data_job",
+    selection=dg.AssetSelection.assets(RAW_KEY, SCRUBBED_KEY, PHASE1_KEY),
+    description="Raw ingest -> PII gate -> phase-1 SFT trajectories.",
+)
+
+JOBS = [data_job]

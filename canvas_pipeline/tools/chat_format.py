@@ -1,0 +1,215 @@
+"""Whole conversations in the Gemma-4 turn format, and the one system prompt.
+
+`render_conversation` produces the same text as the Gemma-4 chat template for the
+message shapes this project uses (system, user, assistant with `tool_calls`, `tool`
+responses, final answers); `tool_declaration` ports the template's declaration macro.
+A test renders both ways and compares bytes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from functools import cache
+from typing import Any
+
+from canvas_pipeline.tools.codec import (
+    BOS,
+    DECL_CLOSE,
+    DECL_OPEN,
+    RESPONSE_CLOSE,
+    RESPONSE_OPEN,
+    STRING_DELIM,
+    TURN_CLOSE,
+    TURN_OPEN,
+    ToolCall,
+    canonical_arguments,
+    serialize_call,
+    serialize_value,
+)
+from canvas_pipeline.tools.registry import ToolRegistry, ToolSpec, load_registry
+
+SYSTEM_INSTRUCTIONS = (
+    "You are a study assistant for a university student. You can read the student's Canvas LMS "
+    "courses, assignments, grades and announcements, manage their calendar, and plan study time, "
+    "only through the tools declared below. Call a tool whenever the answer depends on the "
+    "student's data or asks for an action; use the fewest calls that answer the question, in "
+    "dependency order (look up a course before a course-specific call, find a free block before "
+    "creating an event). Once the tool results answer the question, stop calling tools and reply "
+    "in plain language."
+)
+
+Message = Mapping[str, Any]
+
+
+def _dictsort(mapping: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    return sorted(mapping.items(), key=lambda kv: kv[0].lower())
+
+
+def _upper_type(value: Any) -> str:
+    return str(value).upper() if value is not None else ""
+
+
+def _format_parameters(properties: Mapping[str, Any], filter_keys: bool = False) -> str:
+    """Port of the template's `format_parameters` macro."""
+    standard_keys = {"description", "type", "properties", "required", "nullable"}
+    parts = []
+    for key, value in _dictsort(properties):
+        if filter_keys and key in standard_keys:
+            continue
+        fields = []
+        if value.get("description"):
+            fields.append(f"description:{STRING_DELIM}{value['description']}{STRING_DELIM}")
+        kind = _upper_type(value.get("type"))
+        if kind == "STRING":
+            if value.get("enum"):
+                fields.append(f"enum:{serialize_value(value['enum'], quoted_keys=True)}")
+        elif kind == "ARRAY":
+            items = value.get("items")
+            if isinstance(items, Mapping) and items:
+                item_fields = []
+                for item_key, item_value in _dictsort(items):
+                    if item_value is None:
+                        continue
+                    if item_key == "properties":
+                        inner = _format_parameters(item_value) if isinstance(item_value, Mapping) else ""
+                        item_fields.append(f"properties:{{{inner}}}")
+                    elif item_key == "required":
+                        item_fields.append(_required_list(item_value))
+                    elif item_key == "type":
+                        item_fields.append(f"type:{serialize_value(_upper_type(item_value), quoted_keys=True)}")
+                    else:
+                        item_fields.append(f"{item_key}:{serialize_value(item_value, quoted_keys=True)}")
+                fields.append("items:{" + ",".join(item_fields) + "}")
+        if value.get("nullable"):
+            fields.append("nullable:true")
+        if kind == "OBJECT":
+            if isinstance(value.get("properties"), Mapping):
+                fields.append(f"properties:{{{_format_parameters(value['properties'])}}}")
+            else:
+                fields.append(f"properties:{{{_format_parameters(value, filter_keys=True)}}}")
+            if value.get("required"):
+                fields.append(_required_list(value["required"]))
+        fields.append(f"type:{STRING_DELIM}{kind}{STRING_DELIM}")
+        parts.append(f"{key}:{{" + ",".join(fields) + "}")
+    return ",".join(parts)
+
+
+def _required_list(names: Sequence[str]) -> str:
+    return "required:[" + ",".join(f"{STRING_DELIM}{n}{STRING_DELIM}" for n in names) + "]"
+
+
+def gemma_parameters(schema: Mapping[str, Any]) -> dict[str, Any]:
+    """A registry JSON schema in the Gemma declaration dialect: a `["T", "null"]` type
+    becomes type T with `nullable: true` (the template upper-cases a single type name)."""
+    out: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key == "type" and isinstance(value, list):
+            kinds = [k for k in value if k != "null"]
+            out["type"] = kinds[0] if len(kinds) == 1 else kinds
+            if "null" in value:
+                out["nullable"] = True
+        elif key == "properties":
+            out[key] = {name: gemma_parameters(sub) for name, sub in value.items()}
+        elif key == "items" and isinstance(value, Mapping):
+            out[key] = gemma_parameters(value)
+        else:
+            out[key] = value
+    return out
+
+
+def hf_tool(spec: ToolSpec) -> dict[str, Any]:
+    """The tool as a transformers/TRL `tools=` entry."""
+    return {
+        "type": "function",
+        "function": {
+            "name": spec.name,
+            "description": spec.description,
+            "parameters": gemma_parameters(spec.parameters),
+        },
+    }
+
+
+def tool_declaration(spec: ToolSpec) -> str:
+    """`<|tool>declaration:NAME{...}<tool|>`, as the template's `format_function_declaration`."""
+    params = gemma_parameters(spec.parameters)
+    text = f"declaration:{spec.name}{{description:{STRING_DELIM}{spec.description}{STRING_DELIM}"
+    if params:
+        text += ",parameters:{"
+        if params.get("properties"):
+            text += f"properties:{{{_format_parameters(params['properties'])}}},"
+        if params.get("required"):
+            text += _required_list(params["required"]) + ","
+        if params.get("type"):
+            text += f"type:{STRING_DELIM}{_upper_type(params['type'])}{STRING_DELIM}}}"
+    text += "}"
+    return DECL_OPEN + text.strip() + DECL_CLOSE
+
+
+def system_prompt_for(registry: ToolRegistry) -> str:
+    return SYSTEM_INSTRUCTIONS + "".join(tool_declaration(spec) for spec in registry)
+
+
+@cache
+def system_prompt() -> str:
+    """The one system prompt of training, data and bench: instructions plus the 18 declarations."""
+    return system_prompt_for(load_registry())
+
+
+def tool_response_block(name: str, content: Any) -> str:
+    """`<|tool_response>response:NAME{value:...}<tool_response|>` for a `tool` message's content."""
+    if isinstance(content, Mapping):
+        inner = ",".join(f"{k}:{serialize_value(canonical_arguments(v))}" for k, v in _dictsort(content))
+        return f"{RESPONSE_OPEN}response:{name}{{{inner}}}{RESPONSE_CLOSE}"
+    return f"{RESPONSE_OPEN}response:{name}{{value:{serialize_value(content)}}}{RESPONSE_CLOSE}"
+
+
+def response_content(payload: Any) -> str:
+    """The `tool` message content for a backend response: compact JSON, keys sorted."""
+    return json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def message_calls(message: Message) -> list[ToolCall]:
+    return [ToolCall.from_message_call(tc) for tc in message.get("tool_calls") or []]
+
+
+def render_conversation(messages: Sequence[Message], add_generation_prompt: bool = False) -> str:
+    """The conversation in Gemma-4 native text, byte-identical to the chat template."""
+    out = [BOS]
+    rest = list(messages)
+    last_kind: str | None = None
+    if rest and rest[0]["role"] in ("system", "developer"):
+        out.append(f"{TURN_OPEN}system\n{str(rest[0]['content']).strip()}{TURN_CLOSE}\n")
+        rest = rest[1:]
+    previous_role: str | None = None
+    for index, message in enumerate(rest):
+        role = message["role"]
+        if role == "tool":
+            continue
+        last_kind = None
+        if not (role == "assistant" and previous_role == "assistant"):
+            out.append(f"{TURN_OPEN}{'model' if role == 'assistant' else role}\n")
+        calls = message_calls(message)
+        if calls:  # the template's dictsort orders argument keys at every level
+            out.extend(serialize_call(ToolCall(c.name, canonical_arguments(c.arguments))) for c in calls)
+            last_kind = "tool_call"
+        responded = False
+        if calls:
+            by_id = {tc.get("id"): tc["function"]["name"] for tc in message["tool_calls"] if tc.get("id")}
+            for follow in rest[index + 1 :]:
+                if follow["role"] != "tool":
+                    break
+                name = by_id.get(follow.get("tool_call_id"), follow.get("name") or "unknown")
+                out.append(tool_response_block(name, follow.get("content")))
+                responded = True
+                last_kind = "tool_response"
+        content = str(message.get("content") or "").strip()
+        out.append(content)
+        if last_kind == "tool_call" and not responded:
+            out.append(RESPONSE_OPEN)
+        elif not (responded and not content):
+            out.append(f"{TURN_CLOSE}\n")
+        previous_role = role
+    if add_generation_prompt and last_kind not in ("tool_response", "tool_call"):
+        out.append(f"{TURN_OPEN}model\n")
+    return "".join(out)

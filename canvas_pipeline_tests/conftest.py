@@ -1,0 +1,39 @@
+"""Shared fixtures: where the real Canvas exports live, and the data slice built from them once."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+from canvas_pipeline.data import stages
+from canvas_pipeline.data.phase1.build import Phase1Config
+
+settings.register_profile("ci", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("ci")
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def shared_canvas_dir() -> Path:
+    """The real anonymized exports, read in place (never copied into the repository)."""
+    path = Path(os.environ.get("CANVAS_SHARED_DATA", REPO_ROOT.parent / "shared" / "data" / "canvas"))
+    if not (path / "contributor_snapshots.jsonl").is_file():
+        raise FileNotFoundError(
+            f"the real Canvas exports are not at {path}; set CANVAS_SHARED_DATA to the folder holding "
+            "contributor_snapshots.jsonl and priority_pairs_anon.jsonl"
+        )
+    return path
+
+
+@pytest.fixture(scope="session")
+def real_slice(shared_canvas_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """raw -> scrubbed -> phase 1 on the real exports with the default configuration."""
+    out = tmp_path_factory.mktemp("real_slice")
+    stages.run_raw_stage(out, shared_canvas_dir, seed=0)
+    stages.run_scrub_stage(out)
+    stages.run_phase1_stage(out, Phase1Config(seed=0))
+    return out

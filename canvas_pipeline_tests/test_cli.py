@@ -1,0 +1,49 @@
+"""`canvas-train`: fast help, the data command end to end, and data errors without tracebacks."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from canvas_pipeline.data import stages
+
+CLI = str(Path(sys.executable).with_name("canvas-train"))
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([CLI, *args], capture_output=True, text=True, timeout=600)
+
+
+def test_help_exits_zero_and_imports_no_torch() -> None:
+    proc = run_cli("--help")
+    assert proc.returncode == 0 and "data" in proc.stdout
+    code = "import sys; from canvas_pipeline.cli import build_parser; build_parser(); assert 'torch' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_data_command_builds_every_documented_file(tmp_path: Path) -> None:
+    proc = run_cli("data", "--out", str(tmp_path), "--seed", "3", "--train-size", "200", "--test-size", "60")
+    assert proc.returncode == 0, proc.stderr
+    for line in ("raw/canvas_snapshots", "curated/scrubbed_snapshots", "phase1/sft_trajectories"):
+        assert line in proc.stdout
+    for name in (
+        "raw/canvas_items.parquet",
+        "raw/priority_pairs.parquet",
+        "curated/scrubbed_items.parquet",
+        "curated/scrubbed_pairs.parquet",
+        "phase1/sft_trajectories.jsonl",
+    ):
+        assert (tmp_path / name).is_file(), name
+    for stage in (stages.RAW, stages.CURATED, stages.PHASE1):
+        assert (tmp_path / stage / "quarantine.parquet").is_file()
+        assert stages.load_report(tmp_path, stage)["rows_out"] > 0
+    rows = stages.load_trajectories(tmp_path)
+    assert sum(r["split"] == "train" for r in rows) >= 200
+
+
+def test_unreadable_raw_dir_is_a_clear_error_not_a_traceback(tmp_path: Path) -> None:
+    proc = run_cli("data", "--raw-dir", str(tmp_path / "missing"), "--out", str(tmp_path / "out"))
+    assert proc.returncode == 2
+    assert f"cannot read {tmp_path / 'missing'}" in proc.stderr
+    assert "Traceback" not in proc.stderr
