@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import random
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 from canvas_pipeline.data.student_view import LOCAL_TZ, Course, StudentView
@@ -167,7 +167,3 @@ def free_blocks(
 
 def with_event(events: list[Event], event: Event) -> list[Event]:
     return sorted([*events, event], key=lambda e: (e.start, e.event_id))
-
-
-def moved(event: Event, start: datetime | None, end: datetime | None, title: str | None) -> Event:
-    return replace(event, start=start or event.start, end=end or event.end, title=title or event.title)

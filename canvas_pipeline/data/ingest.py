@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -76,6 +76,28 @@ def _reserved_marker(texts: Iterator[str]) -> str | None:
             if marker in text:
                 return marker
     return None
+
+
+@dataclass(frozen=True)
+class _NewItem:
+    item_id: int
+    kind: str
+    title: str
+    due_at: str | None
+    points: float | None
+    submission_types: list[str]
+    state: str
+
+
+@dataclass(frozen=True)
+class _Where:
+    """Where an assignment came from, for its quarantine row."""
+
+    source: str
+    line: int
+    path: str
+    record_id: str
+    entry: Any
 
 
 @dataclass
@@ -225,73 +247,45 @@ class _Ingest:
         if violation:
             self.reject(violation[0], violation[1], source, line, value)
             return
-        if not value["assignments"]:
-            self.reject(
-                "course_without_items", f"course {value['course_code']!r} has no assignments", source, line, value
-            )
-            return
-        marker = _reserved_marker(iter([value["course_name"], value["course_code"], value["term"]]))
-        if marker:
-            self.reject("reserved_marker", f"course text holds the control token {marker!r}", source, line, value)
-            return
         try:
             collected = parse_timestamp(value.get("collected_at"))
         except ValueError as exc:
             self.reject("bad_timestamp", f"collected_at: {exc}", source, line, value)
             return
-        code, term = value["course_code"].strip(), value["term"].strip()
-        course_id = self.claim_course((code, term), None, source, line, value)
-        if course_id is None:
+        course = self.open_course(
+            value,
+            source,
+            line,
+            kind="contributor_snapshot",
+            course_id=None,
+            code=value["course_code"],
+            name=value["course_name"],
+            term=value["term"],
+            contributor=value.get("contributor_id"),
+            collected=collected,
+        )
+        if course is None:
             return
-        course = {
-            "source_kind": "contributor_snapshot",
-            "source_file": source,
-            "source_line": line,
-            "course_id": course_id,
-            "course_code": code,
-            "course_name": value["course_name"].strip(),
-            "term": term,
-            "contributor_id": value.get("contributor_id"),
-            "collected_at": collected,
-        }
-        seen: dict[str, int] = {}
-        for index, entry in enumerate(value["assignments"], start=1):
-            self.rows_in += 1
-            rid = f"{course_id}#{index}"
-            problem = raw_shapes.first_violation(raw_shapes.SNAPSHOT_ASSIGNMENT, entry)
-            if problem:
-                self.quarantine.add(
-                    problem[0],
-                    f"{source}:{line}: assignments[{index - 1}] {problem[1]}",
-                    source=source,
-                    line=line,
-                    record_id=rid,
-                    payload=entry,
-                )
-                continue
-            fingerprint = json.dumps(entry, sort_keys=True)
-            if fingerprint in seen:
-                self.quarantine.add(
-                    "duplicate_item",
-                    f"{source}:{line}: assignments[{index - 1}] repeats assignments[{seen[fingerprint] - 1}]",
-                    source=source,
-                    line=line,
-                    record_id=rid,
-                    payload=entry,
-                )
-                continue
-            seen[fingerprint] = index
-            self.add_item(
-                course,
-                item_id=course_id * 10_000 + index,
+
+        def item(entry: Mapping[str, Any], index: int) -> _NewItem:
+            return _NewItem(
+                item_id=course["course_id"] * 10_000 + index + 1,
                 kind=SNAPSHOT_KIND[entry["type"]],
                 title=entry["name"],
                 due_at=entry["due_at"],
                 points=entry["points_possible"],
                 submission_types=entry.get("submission_types", []),
                 state=SNAPSHOT_STATE[entry["submission_status"]],
-                where=(source, line, f"assignments[{index - 1}]", rid, entry),
             )
+
+        # Snapshot assignments carry no id: an exact repeat inside a course is the duplicate.
+        self.read_assignments(
+            course,
+            value["assignments"],
+            raw_shapes.SNAPSHOT_ASSIGNMENT,
+            item,
+            identity=lambda entry: json.dumps(entry, sort_keys=True),
+        )
 
     def api_course(self, value: Any, source: str, line: int) -> None:
         if not isinstance(value, Mapping):
@@ -301,136 +295,147 @@ class _Ingest:
         if violation:
             self.reject(violation[0], violation[1], source, line, value)
             return
-        if not value["assignments"]:
-            self.reject("course_without_items", f"course {value['id']} has no assignments", source, line, value)
+        course = self.open_course(
+            value,
+            source,
+            line,
+            kind="canvas_api",
+            course_id=value["id"],
+            code=value["course_code"],
+            name=value["name"],
+            term=(value.get("term") or {}).get("name") or "",
+            contributor=None,
+            collected=None,
+        )
+        if course is None:
             return
-        term = ((value.get("term") or {}).get("name") or "").strip()
-        marker = _reserved_marker(iter([value["name"], value["course_code"], term]))
-        if marker:
-            self.reject("reserved_marker", f"course text holds the control token {marker!r}", source, line, value)
-            return
-        code = value["course_code"].strip()
-        course_id = self.claim_course((code, term), value["id"], source, line, value)
-        if course_id is None:
-            return
-        course = {
-            "source_kind": "canvas_api",
-            "source_file": source,
-            "source_line": line,
-            "course_id": course_id,
-            "course_code": code,
-            "course_name": value["name"].strip(),
-            "term": term,
-            "contributor_id": None,
-            "collected_at": None,
-        }
-        for index, entry in enumerate(value["assignments"]):
-            self.rows_in += 1
-            rid = f"{course_id}#{entry.get('id') if isinstance(entry, Mapping) else index}"
-            problem = raw_shapes.first_violation(raw_shapes.API_ASSIGNMENT, entry)
-            if problem:
-                self.quarantine.add(
-                    problem[0],
-                    f"{source}:{line}: assignments[{index}] {problem[1]}",
-                    source=source,
-                    line=line,
-                    record_id=rid,
-                    payload=entry,
-                )
-                continue
-            if entry["id"] in self.item_ids:
-                self.quarantine.add(
-                    "duplicate_item",
-                    f"{source}:{line}: assignments[{index}] id {entry['id']} already read",
-                    source=source,
-                    line=line,
-                    record_id=rid,
-                    payload=entry,
-                )
-                continue
+
+        def item(entry: Mapping[str, Any], index: int) -> _NewItem:
             types = entry["submission_types"]
-            kind = "quiz" if "online_quiz" in types else "discussion" if "discussion_topic" in types else "assignment"
-            self.add_item(
-                course,
+            return _NewItem(
                 item_id=entry["id"],
-                kind=kind,
+                kind="quiz"
+                if "online_quiz" in types
+                else "discussion"
+                if "discussion_topic" in types
+                else "assignment",
                 title=entry["name"],
                 due_at=entry["due_at"],
                 points=entry["points_possible"],
                 submission_types=types,
                 state=_api_state(entry.get("submission")),
-                where=(source, line, f"assignments[{index}]", rid, entry),
             )
 
-    def add_item(
+        self.read_assignments(course, value["assignments"], raw_shapes.API_ASSIGNMENT, item, identity=None)
+
+    def open_course(
         self,
-        course: Mapping[str, Any],
+        value: Mapping[str, Any],
+        source: str,
+        line: int,
         *,
-        item_id: int,
         kind: str,
-        title: str,
-        due_at: str | None,
-        points: float | None,
-        submission_types: list[str],
-        state: str,
-        where: tuple[str, int, str, str, Any],
-    ) -> None:
-        source, line, path, rid, entry = where
-        title = title.strip()
-        marker = _reserved_marker(iter([title, *submission_types]))
+        course_id: int | None,
+        code: str,
+        name: str,
+        term: str,
+        contributor: str | None,
+        collected: datetime | None,
+    ) -> dict[str, Any] | None:
+        """The course columns every item row repeats, or None (quarantined) for a course with
+        no assignments, a control token in its text, or one read before."""
+        code, name, term = code.strip(), name.strip(), term.strip()
+        if not value["assignments"]:
+            self.reject("course_without_items", f"course {code!r} has no assignments", source, line, value)
+            return None
+        marker = _reserved_marker(iter([name, code, term]))
         if marker:
-            self.quarantine.add(
-                "reserved_marker",
-                f"{source}:{line}: {path} holds the control token {marker!r}",
-                source=source,
-                line=line,
-                record_id=rid,
-                payload=entry,
+            self.reject("reserved_marker", f"course text holds the control token {marker!r}", source, line, value)
+            return None
+        course_id = self.claim_course((code, term), course_id, source, line, value)
+        if course_id is None:
+            return None
+        return {
+            "source_kind": kind,
+            "source_file": source,
+            "source_line": line,
+            "course_id": course_id,
+            "course_code": code,
+            "course_name": name,
+            "term": term,
+            "contributor_id": contributor,
+            "collected_at": collected,
+        }
+
+    def read_assignments(
+        self,
+        course: dict[str, Any],
+        entries: list[Any],
+        schema: Mapping[str, Any],
+        item: Callable[[Mapping[str, Any], int], _NewItem],
+        identity: Callable[[Mapping[str, Any]], str] | None,
+    ) -> None:
+        """One row per assignment; each bad one is quarantined on its own."""
+        seen: dict[str, int] = {}
+        for index, entry in enumerate(entries):
+            self.rows_in += 1
+            where = _Where(
+                course["source_file"],
+                course["source_line"],
+                f"assignments[{index}]",
+                f"{course['course_id']}#{index}",
+                entry,
             )
+            problem = raw_shapes.first_violation(schema, entry)
+            if problem:
+                self.reject_item(where, problem[0], problem[1])
+                continue
+            if identity is not None:
+                key = identity(entry)
+                if key in seen:
+                    self.reject_item(where, "duplicate_item", f"repeats assignments[{seen[key]}]")
+                    continue
+                seen[key] = index
+            self.add_item(course, item(entry, index), where)
+
+    def reject_item(self, where: _Where, reason: str, detail: str) -> None:
+        self.quarantine.add(
+            reason,
+            f"{where.source}:{where.line}: {where.path} {detail}",
+            source=where.source,
+            line=where.line,
+            record_id=where.record_id,
+            payload=where.entry,
+        )
+
+    def add_item(self, course: Mapping[str, Any], new: _NewItem, where: _Where) -> None:
+        title = new.title.strip()
+        marker = _reserved_marker(iter([title, *new.submission_types]))
+        if marker:
+            self.reject_item(where, "reserved_marker", f"holds the control token {marker!r}")
             return
-        if points is not None and points < 0:
-            self.quarantine.add(
-                "bad_value",
-                f"{source}:{line}: {path}/points_possible is negative ({points})",
-                source=source,
-                line=line,
-                record_id=rid,
-                payload=entry,
-            )
+        if new.points is not None and new.points < 0:
+            self.reject_item(where, "bad_value", f"points_possible is negative ({new.points})")
             return
         try:
-            due = parse_timestamp(due_at)
+            due = parse_timestamp(new.due_at)
         except ValueError as exc:
-            self.quarantine.add(
-                "bad_timestamp",
-                f"{source}:{line}: {path}/due_at: {exc}",
-                source=source,
-                line=line,
-                record_id=rid,
-                payload=entry,
-            )
+            self.reject_item(where, "bad_timestamp", f"due_at: {exc}")
             return
-        if item_id in self.item_ids:
-            self.quarantine.add(
-                "duplicate_item",
-                f"{source}:{line}: {path} id {item_id} already read",
-                source=source,
-                line=line,
-                record_id=rid,
-                payload=entry,
-            )
+        if new.item_id in self.item_ids:
+            self.reject_item(where, "duplicate_item", f"id {new.item_id} already read")
             return
-        self.item_ids.add(item_id)
+        self.item_ids.add(new.item_id)
         self.items.append(
             {
                 **course,
-                "item_id": item_id,
-                "item_kind": kind,
+                "item_id": new.item_id,
+                "item_kind": new.kind,
                 "title": title,
                 "due_at": due,
-                "points": None if points is None else float(points),
-                "submission_types": list(submission_types),
-                "submission_state": state,
+                "points": None if new.points is None else float(new.points),
+                "submission_types": list(new.submission_types),
+                "submission_state": new.state,
                 "is_exam": is_exam_title(title),
             }
         )

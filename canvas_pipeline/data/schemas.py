@@ -53,14 +53,6 @@ PAIRS_DTYPES: dict[str, pl.DataType] = {
 }
 
 
-def empty_items() -> pl.DataFrame:
-    return pl.DataFrame(schema=ITEMS_DTYPES)
-
-
-def empty_pairs() -> pl.DataFrame:
-    return pl.DataFrame(schema=PAIRS_DTYPES)
-
-
 class ScrubbedItems(pa.DataFrameModel):
     """One row per Canvas item (assignment, quiz, discussion) with its course, after the
     PII gate: no contributor column, every free-text field scrubbed."""

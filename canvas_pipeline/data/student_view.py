@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import polars as pl
@@ -129,12 +129,3 @@ def human_time(moment: datetime) -> str:
 def human_date(moment: datetime) -> str:
     local = moment.astimezone(LOCAL_TZ)
     return local.strftime("%A, %B %d, %Y").replace(" 0", " ")
-
-
-def start_of_local_day(moment: datetime) -> datetime:
-    local = moment.astimezone(LOCAL_TZ)
-    return local.replace(hour=0, minute=0, second=0, microsecond=0)
-
-
-def days(n: float) -> timedelta:
-    return timedelta(days=n)

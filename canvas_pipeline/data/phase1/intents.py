@@ -996,8 +996,6 @@ def exam_day_booked(d: Dialogue) -> None:
 
 # ------------------------------------------------------------------ reranker
 
-PAIR_TYPE_WORD = {"graded_assignment": "assignment", "quiz": "quiz", "exam": "exam", "participation": "participation"}
-
 
 def which_first_pair(d: Dialogue) -> None:
     pair: PriorityPair = d.pick(d.pair_pool)
