@@ -61,9 +61,13 @@ class ToolCall:
     name: str
     arguments: dict[str, JSONValue] = field(default_factory=dict)
 
-    def to_message_call(self) -> dict[str, Any]:
-        """The OpenAI/TRL `tool_calls` entry for this call."""
-        return {"type": "function", "function": {"name": self.name, "arguments": self.arguments}}
+    def to_message_call(self, call_id: str | None = None) -> dict[str, Any]:
+        """The OpenAI/TRL `tool_calls` entry for this call. Give an id whenever a message holds
+        several calls: the chat template matches responses to calls by `tool_call_id`."""
+        entry: dict[str, Any] = {"type": "function", "function": {"name": self.name, "arguments": self.arguments}}
+        if call_id is not None:
+            entry["id"] = call_id
+        return entry
 
     @classmethod
     def from_message_call(cls, entry: Mapping[str, Any]) -> ToolCall:

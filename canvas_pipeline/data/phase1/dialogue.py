@@ -72,13 +72,23 @@ class Dialogue:
     def calls(self, *specs: tuple[str, dict[str, Any]]) -> list[dict[str, Any]]:
         """One model message with these calls (parallel when several), then their responses."""
         calls = [ToolCall(name, canonical_arguments(args)) for name, args in specs]
-        self.messages.append({"role": "assistant", "content": "", "tool_calls": [c.to_message_call() for c in calls]})
+        first = sum(len(m.get("tool_calls") or []) for m in self.messages)
+        ids = [f"call_{first + k}" for k in range(len(calls))]
+        self.messages.append(
+            {
+                "role": "assistant",
+                "content": "",
+                "tool_calls": [c.to_message_call(i) for c, i in zip(calls, ids, strict=True)],
+            }
+        )
         responses = []
-        for call in calls:
+        for call, call_id in zip(calls, ids, strict=True):
             response = self.backend.execute(call)
             if "error" in response:  # the backend validates arguments against the registry first
                 raise RejectedCandidate("backend_error", f"{call.name}: {response['error']}")
-            self.messages.append({"role": "tool", "name": call.name, "content": response_content(response)})
+            self.messages.append(
+                {"role": "tool", "tool_call_id": call_id, "name": call.name, "content": response_content(response)}
+            )
             responses.append(response)
         return responses
 
