@@ -13,7 +13,7 @@ from pathlib import Path
 
 from canvas_pipeline import __version__
 
-DATA_ERRORS: tuple[type[Exception], ...] = (FileNotFoundError, ValueError, RuntimeError)
+DATA_ERRORS: tuple[type[Exception], ...] = (OSError, ValueError, RuntimeError)
 
 
 def _print_report(report: object) -> None:
@@ -35,8 +35,65 @@ def cmd_data(args: argparse.Namespace) -> int:
     _print_report(stages.run_raw_stage(out, Path(args.raw_dir) if args.raw_dir else None, args.seed))
     _print_report(stages.run_scrub_stage(out, args.scrubber, args.piiranha_model))
     _print_report(stages.run_phase1_stage(out, config, args.scrubber, args.piiranha_model))
+    if not args.no_tokenizer:
+        from canvas_pipeline.training.tokenizer import build_tokenizer, profile_tokenizer_dir
+
+        folder = build_tokenizer(args.profile, profile_tokenizer_dir(out, args.profile))
+        print(f"{'models/tokenizer':<28} {args.profile} tokenizer in {folder}")
     print(f"wrote {out.resolve()}")
     return 0
+
+
+def _shrinkage_allowances(pairs: list[str]) -> dict[str, str]:
+    allowances = {}
+    for pair in pairs:
+        stage, sep, reason = pair.partition("=")
+        if not sep or not stage.strip() or not reason.strip():
+            raise ValueError(f"--allow-shrinkage takes STAGE=REASON, got {pair!r}")
+        allowances[stage.strip().split("/")[0]] = reason.strip()
+    return allowances
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """Run G1-G13 in order on a data folder in the documented formats; exit 1 if any fails."""
+    import json
+
+    from canvas_pipeline.data.io import atomic_write_text
+    from canvas_pipeline.guardrails import load_bundle, run_guardrails, summary
+    from canvas_pipeline.guardrails.registry import check_config
+    from canvas_pipeline.training.tokenizer import profile_tokenizer_dir
+
+    allowances = _shrinkage_allowances(args.allow_shrinkage)
+    data_dir = Path(args.data_dir)
+    bundle = load_bundle(data_dir)
+    tokenizer_dir = Path(args.tokenizer) if args.tokenizer else profile_tokenizer_dir(data_dir, args.profile)
+    if not args.tokenizer and not tokenizer_dir.exists():
+        from canvas_pipeline.training.tokenizer import build_tokenizer
+
+        tokenizer_dir = build_tokenizer(args.profile, _cache_dir() / f"{args.profile}-tokenizer")
+    config = check_config(args.profile, tokenizer_dir, allowances)
+    results = run_guardrails(bundle, config)
+    print(f"{'id':<4} {'guardrail':<38} {'status':<8} {'value':<40} threshold")
+    for r in results:
+        value = json.dumps(r.value, default=str) if r.value is not None else "-"
+        value = value if len(value) <= 40 else value[:37] + "..."
+        print(f"{r.id:<4} {r.name:<38} {r.status:<8} {value:<40} {r.threshold}")
+        shown = r.details if r.passed is not True else ()
+        for detail in shown:
+            print(f"       {detail}")
+        if r.reason:
+            print(f"       {'not run: ' if r.passed is None else ''}{r.reason}")
+    report = summary(results)
+    target = Path(args.json) if args.json else data_dir / "guardrails.json"
+    atomic_write_text(target, json.dumps(report, indent=2, default=str) + "\n")
+    print(f"report: {target}")
+    return 0 if report["passed"] else 1
+
+
+def _cache_dir() -> Path:
+    import os
+
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "canvas_pipeline"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Build, guard, train and evaluate the canvas_pipeline Gemma-4 tool-calling model.",
     )
     parser.add_argument("--version", action="version", version=f"canvas-train {__version__}")
+    parser.add_argument("--check", action="store_true", help="same as the `check` command: run G1-G13")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     data = sub.add_parser("data", help="build the raw, scrubbed and phase-1 datasets", description=cmd_data.__doc__)
@@ -59,11 +117,30 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--piiranha-model", default=None, help="model id or local path for --scrubber piiranha")
     data.add_argument("--train-size", type=int, default=3000, help="phase-1 train trajectories (default 3000)")
     data.add_argument("--test-size", type=int, default=400, help="phase-1 test trajectories (default 400)")
+    data.add_argument("--profile", default="tiny", help="model profile whose tokenizer to build (default tiny)")
+    data.add_argument("--no-tokenizer", action="store_true", help="skip building the profile tokenizer")
     data.set_defaults(func=cmd_data)
+
+    check = sub.add_parser("check", help="run guardrails G1-G13 on a data folder", description=cmd_check.__doc__)
+    check.add_argument("--data-dir", required=True, help="folder in the layout `canvas-train data` writes")
+    check.add_argument(
+        "--allow-shrinkage",
+        action="append",
+        default=[],
+        metavar="STAGE=REASON",
+        help="let STAGE (raw, curated, phase1, ...) keep under 70%% of its rows, for the reason given (G6)",
+    )
+    check.add_argument("--profile", default="tiny", help="profile whose tokenizer and max_length G11 uses")
+    check.add_argument("--tokenizer", help="tokenizer folder (default: DATA_DIR/models/PROFILE/tokenizer, else built)")
+    check.add_argument("--json", help="where to write the JSON report (default DATA_DIR/guardrails.json)")
+    check.set_defaults(func=cmd_check)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["--check"]:  # `canvas-train --check ...` is `canvas-train check ...`
+        argv[0] = "check"
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))

@@ -6,11 +6,14 @@ from __future__ import annotations
 import dagster as dg
 
 from canvas_pipeline.defs.assets_data import DATA_ASSETS
+from canvas_pipeline.defs.assets_models import MODEL_ASSETS
+from canvas_pipeline.defs.checks import GUARDRAIL_CHECKS
 from canvas_pipeline.defs.jobs import JOBS
-from canvas_pipeline.defs.resources import DataSettings
+from canvas_pipeline.defs.resources import DataSettings, ModelSettings
 
 defs = dg.Definitions(
-    assets=DATA_ASSETS,
+    assets=[*DATA_ASSETS, *MODEL_ASSETS],
+    asset_checks=GUARDRAIL_CHECKS,
     jobs=JOBS,
-    resources={"data": DataSettings()},
+    resources={"data": DataSettings(), "model": ModelSettings()},
 )

@@ -37,3 +37,11 @@ def real_slice(shared_canvas_dir: Path, tmp_path_factory: pytest.TempPathFactory
     stages.run_scrub_stage(out)
     stages.run_phase1_stage(out, Phase1Config(seed=0))
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_tokenizer_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny profile's tokenizer, built once for the session."""
+    from canvas_pipeline.training.tokenizer import build_tokenizer
+
+    return build_tokenizer("tiny", tmp_path_factory.mktemp("tiny") / "tokenizer")

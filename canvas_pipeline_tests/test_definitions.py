@@ -4,7 +4,6 @@ through the `dagster` CLI, and a bad raw folder fails the run with the folder na
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -67,32 +66,6 @@ def test_missing_raw_folder_fails_the_run_naming_it(tmp_path: Path) -> None:
     assert len(failures) == 1 and failures[0].step_key == RAW_KEY.to_python_identifier()
     assert str(missing) in failures[0].step_failure_data.error.message
     assert not (tmp_path / "out" / "curated").exists()  # nothing downstream ran
-
-
-def test_dagster_cli_runs_data_job_on_the_demo_term(tmp_path: Path) -> None:
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copy(REPO_ROOT / "dagster.yaml", home / "dagster.yaml")
-    config = tmp_path / "run.yaml"
-    config.write_text("resources:\n  data:\n    config:\n      train_size: 200\n      test_size: 60\n")
-    env = {**os.environ, "DAGSTER_HOME": str(home), "CANVAS_OUT_DIR": str(tmp_path / "out")}
-    env.pop("CANVAS_RAW_DIR", None)
-    dagster = Path(sys.executable).with_name("dagster")
-    proc = subprocess.run(
-        [str(dagster), "job", "execute", "-m", "canvas_pipeline.definitions", "-j", "data_job", "-c", str(config)],
-        capture_output=True,
-        text=True,
-        cwd=REPO_ROOT,
-        env=env,
-        timeout=600,
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert "RUN_SUCCESS" in proc.stdout + proc.stderr
-    out = tmp_path / "out"
-    assert (out / "raw" / "demo_input" / "demo_courses.json").is_file()
-    assert (out / "phase1" / "sft_trajectories.jsonl").stat().st_size > 0
-    # the run is recorded in the sqlite instance under DAGSTER_HOME
-    assert any(home.rglob("*.db"))
 
 
 def test_workspace_and_dg_load_the_definitions() -> None:

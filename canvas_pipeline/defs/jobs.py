@@ -5,11 +5,12 @@ from __future__ import annotations
 import dagster as dg
 
 from canvas_pipeline.defs.assets_data import PHASE1_KEY, RAW_KEY, SCRUBBED_KEY
+from canvas_pipeline.defs.assets_models import TOKENIZER_KEY
 
 data_job = dg.define_asset_job(
     "data_job",
-    selection=dg.AssetSelection.assets(RAW_KEY, SCRUBBED_KEY, PHASE1_KEY),
-    description="Raw ingest -> PII gate -> phase-1 SFT trajectories.",
+    selection=dg.AssetSelection.assets(RAW_KEY, SCRUBBED_KEY, PHASE1_KEY, TOKENIZER_KEY),
+    description="Raw ingest -> PII gate -> phase-1 SFT trajectories, the profile tokenizer, and their guardrails.",
 )
 
 JOBS = [data_job]

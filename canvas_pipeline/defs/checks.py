@@ -1,0 +1,79 @@
+"""Guardrails as blocking asset checks: one ERROR-severity check per guardrail on the asset
+whose data it judges, so a failure stops everything downstream in the same run."""
+
+import json
+import re
+from collections.abc import Iterator
+
+import dagster as dg
+
+from canvas_pipeline.data import stages
+from canvas_pipeline.defs.assets_data import PHASE1_KEY, RAW_KEY, SCRUBBED_KEY
+from canvas_pipeline.defs.assets_models import TOKENIZER_KEY
+from canvas_pipeline.defs.resources import DataSettings, ModelSettings
+from canvas_pipeline.guardrails import GuardrailResult
+from canvas_pipeline.guardrails.registry import STAGE_GUARDRAILS, by_id, check_config, run_stage_guardrails
+from canvas_pipeline.training.tokenizer import profile_tokenizer_dir
+
+STAGE_ASSETS = {stages.RAW: RAW_KEY, stages.CURATED: SCRUBBED_KEY, stages.PHASE1: PHASE1_KEY}
+NEEDS_TOKENIZER = {"G11"}
+
+
+def check_name(gid: str) -> str:
+    return f"{gid}_" + re.sub(r"[^A-Za-z0-9]+", "_", by_id(gid).name).strip("_").lower()
+
+
+def check_metadata(result: GuardrailResult) -> dict:
+    return {
+        "status": result.status,
+        "value": dg.MetadataValue.json(
+            result.value if isinstance(result.value, (dict, list)) else {"value": result.value}
+        ),
+        "threshold": result.threshold,
+        "n_offending": result.n_offending,
+        "details": dg.MetadataValue.md("\n".join(f"- {d}" for d in result.details) or "none"),
+        "reason": result.reason or "",
+    }
+
+
+def _stage_check(stage: str) -> dg.AssetChecksDefinition:
+    asset_key = STAGE_ASSETS[stage]
+    ids = STAGE_GUARDRAILS[stage]
+    needs_tokenizer = bool(NEEDS_TOKENIZER & set(ids))
+    specs = [
+        dg.AssetCheckSpec(
+            check_name(gid),
+            asset=asset_key,
+            blocking=True,
+            description=f"{gid}: {by_id(gid).name} ({by_id(gid).threshold})",
+            additional_deps=[TOKENIZER_KEY] if gid in NEEDS_TOKENIZER else None,
+        )
+        for gid in ids
+    ]
+
+    @dg.multi_asset_check(specs=specs, name=f"{stage}_guardrails")
+    def _check(
+        context: dg.AssetCheckExecutionContext, data: DataSettings, model: ModelSettings
+    ) -> Iterator[dg.AssetCheckResult]:
+        tokenizer_dir = profile_tokenizer_dir(data.out_path, model.profile) if needs_tokenizer else None
+        config = check_config(
+            model.profile, tokenizer_dir, {k.split("/")[0]: v for k, v in data.allow_shrinkage.items()}
+        )
+        for result in run_stage_guardrails(data.out_path, stage, config):
+            context.log.info(f"{result.id} {result.status}: {json.dumps(result.value, default=str)[:300]}")
+            yield dg.AssetCheckResult(
+                asset_key=asset_key,
+                check_name=check_name(result.id),
+                passed=result.passed is True,
+                severity=dg.AssetCheckSeverity.ERROR,
+                metadata=check_metadata(result),
+                description=result.reason or None,
+            )
+
+    _check.__doc__ = (
+        f"Guardrails {', '.join(ids)} on {asset_key.to_user_string()}; each blocks everything downstream when it fails."
+    )
+    return _check
+
+
+GUARDRAIL_CHECKS = [_stage_check(stage) for stage in STAGE_ASSETS]

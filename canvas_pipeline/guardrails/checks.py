@@ -1,0 +1,216 @@
+"""The data guardrails, one pure function each. Thresholds are MISSION.md's."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from statistics import mean, pstdev
+from typing import Any
+
+from canvas_pipeline.guardrails.inputs import Sample
+from canvas_pipeline.guardrails.result import GuardrailResult, capped
+from canvas_pipeline.tools.codec import ENVELOPE_RE, ParseError, SerializeError, parse_calls, serialize_call
+from canvas_pipeline.tools.registry import ToolRegistry
+
+SFT_FAMILY = ("sft", "lora", "qlora")
+DPO_FAMILY = ("dpo", "ipo", "apo_zero", "sppo", "nca")
+MIN_ROWS_DEFAULT: dict[str, int] = {**dict.fromkeys(SFT_FAMILY, 1000), **dict.fromkeys(DPO_FAMILY, 1000), "kto": 1000}
+METHOD_DATASET = {**dict.fromkeys(SFT_FAMILY, "phase1"), **dict.fromkeys(DPO_FAMILY, "phase2"), "kto": "phase3"}
+
+
+def g1_tool_calls_in_preferences(pairs: Sequence[Sample], min_share: float = 0.8) -> GuardrailResult:
+    """G1: `<|tool_call>` in >= 80% of chosen and, separately, of rejected completions."""
+    name, threshold = "tool calls in preference pairs", f">= {min_share:.0%} of chosen and of rejected"
+    if not pairs:
+        return GuardrailResult("G1", name, False, None, threshold, ("no preference pairs",), 1)
+    shares, offenders = {}, []
+    for side in ("chosen", "rejected"):
+        without = [s.ref for s in pairs if "<|tool_call>" not in s.completions[side]]
+        shares[side] = round(1 - len(without) / len(pairs), 4)
+        if shares[side] < min_share:
+            offenders += [f"{ref} ({side} has no <|tool_call>)" for ref in without]
+    details, n = capped(offenders)
+    return GuardrailResult("G1", name, not offenders, shares, threshold, details, n)
+
+
+def g2_eval_disjoint(datasets: Mapping[str, Sequence[Sample]]) -> GuardrailResult:
+    """G2: every dataset a trainer sees has a non-empty eval split sharing no item with train."""
+    name, threshold = "non-empty, item-disjoint eval split", "eval non-empty and 0 shared items, per dataset"
+    value, offenders = {}, []
+    for dataset, samples in datasets.items():
+        train = [s for s in samples if s.split == "train"]
+        evals = [s for s in samples if s.split == "test"]
+        shared = set().union(*(s.item_ids for s in train)) & set().union(*(s.item_ids for s in evals))
+        value[dataset] = {"train": len(train), "eval": len(evals), "shared_items": len(shared)}
+        if not evals:
+            offenders.append(f"{dataset}: eval split is empty")
+        if not train:
+            offenders.append(f"{dataset}: train split is empty")
+        offenders += [f"{dataset}: {item} is in train and eval" for item in sorted(shared)]
+    if not datasets:
+        offenders.append("no dataset with splits")
+    details, n = capped(offenders)
+    return GuardrailResult("G2", name, not offenders, value, threshold, details, n)
+
+
+def g4_tool_balance(
+    sft_train: Sequence[Sample], tools: Sequence[str], min_count: int = 30, max_cv: float = 0.3
+) -> GuardrailResult:
+    """G4: every registry tool >= 30 calls in SFT train, coefficient of variation <= 0.3."""
+    name, threshold = "per-tool counts in SFT train", f"every tool >= {min_count}, CV <= {max_cv}"
+    counts = Counter(t for s in sft_train for t in s.positive_tools)
+    values = [counts.get(t, 0) for t in tools]
+    cv = pstdev(values) / mean(values) if values and mean(values) else float("inf")
+    offenders = [f"{t}: {counts.get(t, 0)} < {min_count}" for t in tools if counts.get(t, 0) < min_count]
+    if cv > max_cv:
+        low, high = min(tools, key=lambda t: counts.get(t, 0)), max(tools, key=lambda t: counts.get(t, 0))
+        offenders.append(f"CV {cv:.2f} > {max_cv} (min {low} {counts.get(low, 0)}, max {high} {counts.get(high, 0)})")
+    details, n = capped(offenders)
+    value = {"cv": round(cv, 4), "min": min(values, default=0), "max": max(values, default=0)}
+    return GuardrailResult(
+        "G4", name, not offenders, value, threshold, details, n, extra={"counts": dict(sorted(counts.items()))}
+    )
+
+
+def g6_retention(
+    reports: Mapping[str, Mapping[str, Any]], allow_shrinkage: Mapping[str, str], min_retained: float = 0.7
+) -> GuardrailResult:
+    """G6: every stage keeps >= 70% of its input rows, unless a reason is configured for it."""
+    name, threshold = "rows kept per stage", f">= {min_retained:.0%} retained, or an explicit allow_shrinkage reason"
+    value, offenders, allowed = {}, [], []
+    for stage, report in reports.items():
+        retained = float(report.get("retained", 1.0))
+        value[stage] = retained
+        if retained >= min_retained:
+            continue
+        reason = allow_shrinkage.get(stage, "").strip()
+        line = f"{stage}: {report.get('rows_in')} -> {report.get('rows_out')} rows ({retained:.1%})"
+        if reason:
+            allowed.append(f"{line}, allowed: {reason}")
+        else:
+            drops = {k[len("dropped.") :]: v for k, v in report.items() if k.startswith("dropped.")}
+            offenders.append(f"{line}, dropped {drops}")
+    if not reports:
+        offenders.append("no stage reports")
+    details, n = capped(offenders + allowed)
+    return GuardrailResult(
+        "G6", name, not offenders, value, threshold, details, len(offenders), reason="; ".join(allowed)
+    )
+
+
+def g7_known_tools(samples: Sequence[Sample], registry: ToolRegistry) -> GuardrailResult:
+    """G7: every tool name a positive side calls (structured or written as native text) or a
+    bench expects exists in the registry."""
+    name, threshold = "tool names exist in the registry", "100%"
+    total, offenders = 0, []
+    for s in samples:
+        used = list(s.expected_tools)
+        for text, positive in s.texts:
+            if positive:
+                parsed = parse_calls(text)  # the rendered text holds the structured calls too
+                used += [c.name for c in parsed] if not isinstance(parsed, ParseError) else []
+        if any(isinstance(parse_calls(t), ParseError) for t, positive in s.texts if positive):
+            used += [c.name for c, positive in s.calls if positive]  # G8 reports the text itself
+        total += len(used)
+        offenders += [f"{s.ref}: {tool}" for tool in used if tool not in registry]
+    value = round(1 - len(offenders) / total, 4) if total else 1.0
+    details, n = capped(offenders)
+    return GuardrailResult("G7", name, not offenders, value, threshold, details, n)
+
+
+def g8_round_trip(samples: Sequence[Sample]) -> GuardrailResult:
+    """G8: every structured call serializes and parses back to itself, and every envelope in a
+    positive text parses and re-serializes to the same bytes."""
+    name, threshold = "serializer -> parser round trip", "100% of calls and envelopes"
+    checked, offenders = 0, []
+    for s in samples:
+        for call, _ in s.calls:
+            checked += 1
+            try:
+                parsed = parse_calls(serialize_call(call))
+            except SerializeError as exc:
+                offenders.append(f"{s.ref}: {call.name} cannot be serialized ({exc})")
+                continue
+            if parsed != [call]:
+                offenders.append(f"{s.ref}: {call.name} does not parse back to itself")
+        for text, positive in s.texts:
+            if not positive:
+                continue
+            for match in ENVELOPE_RE.finditer(text):
+                checked += 1
+                envelope = match.group(0)
+                parsed = parse_calls(envelope)
+                if isinstance(parsed, ParseError):
+                    offenders.append(f"{s.ref}: {envelope[:80]!r}: {parsed}")
+                elif serialize_call(parsed[0]) != envelope:
+                    offenders.append(f"{s.ref}: {envelope[:80]!r} re-serializes differently")
+            if "<|tool_call>" in ENVELOPE_RE.sub("", text):
+                checked += 1
+                offenders.append(f"{s.ref}: an unclosed <|tool_call> envelope")
+    value = round(1 - len(offenders) / checked, 4) if checked else 1.0
+    details, n = capped(offenders)
+    return GuardrailResult("G8", name, not offenders, value, threshold, details, n)
+
+
+def g11_length(
+    samples: Sequence[Sample], count_tokens: Callable[[list[str]], list[int]], max_length: int, max_share: float = 0.01
+) -> GuardrailResult:
+    """G11: fewer than 1% of rendered rows exceed the profile's max_length tokens."""
+    name, threshold = "rows longer than max_length", f"< {max_share:.0%} of rows over {max_length} tokens"
+    refs = [s.ref for s in samples for _ in s.texts]
+    lengths = count_tokens([text for s in samples for text, _ in s.texts])
+    over = [(ref, n) for ref, n in zip(refs, lengths, strict=True) if n > max_length]
+    share = len(over) / len(lengths) if lengths else 0.0
+    ranked = sorted(lengths)
+    value = {
+        "share_over": round(share, 4),
+        "p50": ranked[len(ranked) // 2] if ranked else 0,
+        "p99": ranked[int(0.99 * (len(ranked) - 1))] if ranked else 0,
+        "max": ranked[-1] if ranked else 0,
+    }
+    details, n = capped(f"{ref}: {length} tokens" for ref, length in sorted(over, key=lambda x: -x[1]))
+    return GuardrailResult("G11", name, share < max_share, value, threshold, details, n)
+
+
+def validate_min_rows(configured: Mapping[str, int]) -> dict[str, int]:
+    """The minimum N per method: defaults, raised (never lowered) by configuration."""
+    out = dict(MIN_ROWS_DEFAULT)
+    for method, n in configured.items():
+        if method not in out:
+            raise ValueError(f"unknown method {method!r} in min_rows; methods: {', '.join(out)}")
+        if n < out[method]:
+            raise ValueError(f"min_rows for {method} can only be raised: {n} < {out[method]}")
+        out[method] = n
+    return out
+
+
+def g12_min_rows(train_sizes: Mapping[str, int], minimums: Mapping[str, int]) -> GuardrailResult:
+    """G12: each method's training set has at least its minimum N rows."""
+    name = "minimum rows per method's training set"
+    threshold = ", ".join(f"{m} >= {n}" for m, n in minimums.items())
+    value, offenders = {}, []
+    for method, minimum in minimums.items():
+        dataset = METHOD_DATASET[method]
+        if dataset not in train_sizes:
+            continue
+        value[method] = train_sizes[dataset]
+        if train_sizes[dataset] < minimum:
+            offenders.append(f"{method}: {dataset} train has {train_sizes[dataset]} rows < {minimum}")
+    if not value:
+        offenders.append("no training dataset")
+    details, n = capped(offenders)
+    return GuardrailResult("G12", name, not offenders, value, threshold, details, n)
+
+
+def g13_repeated_tool(samples: Sequence[Sample], max_calls: int = 3) -> GuardrailResult:
+    """G13: no tool more than 3 times in one trajectory's (positive) assistant turns."""
+    name, threshold = "one tool repeated in a trajectory", f"<= {max_calls} calls of a tool per trajectory"
+    offenders = []
+    worst = 0
+    for s in samples:
+        counts = Counter(s.positive_tools)
+        if counts:
+            worst = max(worst, max(counts.values()))
+        offenders += [f"{s.ref}: {tool} x{n}" for tool, n in counts.items() if n > max_calls]
+    details, n = capped(offenders)
+    return GuardrailResult("G13", name, not offenders, worst, threshold, details, n)

@@ -1,0 +1,193 @@
+"""All 13 guardrails in order, each with what it needs from a data folder. Guardrails whose
+evidence comes from the bench, a training dry run, the trainer tests or a docker build
+report NOT RUN with the reason until those parts exist, never PASS."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from canvas_pipeline.guardrails import checks
+from canvas_pipeline.guardrails.inputs import DATASET_FILES, Bundle, load_bundle
+from canvas_pipeline.guardrails.result import GuardrailResult, not_run
+from canvas_pipeline.tools.registry import load_registry
+
+SPLIT_DATASETS = ("phase1", "phase2", "phase3")
+
+
+@dataclass(frozen=True)
+class CheckConfig:
+    """What the data guardrails need besides the data: shrinkage allowances per stage, the
+    profile's max_length and a token counter for G11, and raised minimums for G12."""
+
+    allow_shrinkage: Mapping[str, str] = field(default_factory=dict)
+    max_length: int = 2048
+    count_tokens: Callable[[list[str]], list[int]] | None = None
+    tokenizer_note: str = ""
+    min_rows: Mapping[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Guardrail:
+    id: str
+    name: str
+    threshold: str
+    run: Callable[[Bundle, CheckConfig], GuardrailResult]
+
+
+def _needs(datasets: tuple[str, ...], bundle: Bundle) -> str:
+    missing = [d for d in datasets if d not in bundle.samples]
+    return f"no {', '.join(missing)} dataset in {bundle.data_dir}" if missing else ""
+
+
+def _g1(bundle: Bundle, config: CheckConfig) -> GuardrailResult:
+    if reason := _needs(("phase2",), bundle):
+        return not_run("G1", "tool calls in preference pairs", ">= 80% of chosen and of rejected", reason)
+    return checks.g1_tool_calls_in_preferences(bundle.samples["phase2"])
+
+
+def _g2(bundle: Bundle, config: CheckConfig) -> GuardrailResult:
+    present = {d: bundle.samples[d] for d in SPLIT_DATASETS if d in bundle.samples}
+    if not present:
+        return not_run(
+            "G2", "non-empty, item-disjoint eval split", "per dataset", f"no split dataset in {bundle.data_dir}"
+        )
+    return checks.g2_eval_disjoint(present)
+
+
+def _g4(bundle: Bundle, config: CheckConfig) -> GuardrailResult:
+    if reason := _needs(("phase1",), bundle):
+        return not_run("G4", "per-tool counts in SFT train", "every tool >= 30, CV <= 0.3", reason)
+    return checks.g4_tool_balance(bundle.split("phase1", "train"), load_registry().names)
+
+
+def _g6(bundle: Bundle, config: CheckConfig) -> GuardrailResult:
+    if not bundle.reports:
+        return not_run("G6", "rows kept per stage", ">= 70% retained", f"no stage report in {bundle.data_dir}")
+    return checks.g6_retention(bundle.reports, config.allow_shrinkage)
+
+
+def _g7(bundle: Bundle, config: CheckConfig) -> GuardrailResult:
+    return checks.g7_known_tools(bundle.all_samples(), load_registry())
+
+
+def _g8(bundle: Bundle, config: CheckConfig) -> GuardrailResult:
+    return checks.g8_round_trip(bundle.all_samples())
+
+
+def _g11(bundle: Bundle, config: CheckConfig) -> GuardrailResult:
+    if config.count_tokens is None:
+        return not_run(
+            "G11",
+            "rows longer than max_length",
+            f"< 1% over {config.max_length}",
+            config.tokenizer_note or "no tokenizer",
+        )
+    return checks.g11_length(bundle.all_samples(), config.count_tokens, config.max_length)
+
+
+def _g12(bundle: Bundle, config: CheckConfig) -> GuardrailResult:
+    sizes = {d: len(bundle.split(d, "train")) for d in SPLIT_DATASETS if d in bundle.samples}
+    return checks.g12_min_rows(sizes, checks.validate_min_rows(config.min_rows))
+
+
+def _g13(bundle: Bundle, config: CheckConfig) -> GuardrailResult:
+    return checks.g13_repeated_tool(bundle.all_samples())
+
+
+def _later(gid: str, name: str, threshold: str, reason: str) -> Guardrail:
+    return Guardrail(gid, name, threshold, lambda bundle, config: not_run(gid, name, threshold, reason))
+
+
+GUARDRAILS: tuple[Guardrail, ...] = (
+    Guardrail("G1", "tool calls in preference pairs", ">= 80% of chosen and of rejected", _g1),
+    Guardrail("G2", "non-empty, item-disjoint eval split", "eval non-empty, 0 shared items", _g2),
+    _later(
+        "G3",
+        "base model bench score",
+        ">= 20% tool selection",
+        "needs the bench harness on the base model (eval/base_bench)",
+    ),
+    Guardrail("G4", "per-tool counts in SFT train", "every tool >= 30, CV <= 0.3", _g4),
+    _later(
+        "G5",
+        "one-step dry run per method",
+        "grad_norm < 1.0, no NaN/Inf",
+        "needs a training dry run of each method (models/checkpoint)",
+    ),
+    Guardrail("G6", "rows kept per stage", ">= 70% retained or an explicit reason", _g6),
+    Guardrail("G7", "tool names exist in the registry", "100%", _g7),
+    Guardrail("G8", "serializer -> parser round trip", "100%", _g8),
+    _later(
+        "G9", "trainer mini-train tests", "all pass", "needs the trainer test suite (canvas_pipeline_tests, training)"
+    ),
+    _later("G10", "docker build and run --help", "exit 0", "needs docker/Dockerfile and a docker engine"),
+    Guardrail("G11", "rows longer than max_length", "< 1% over the profile's max_length", _g11),
+    Guardrail("G12", "minimum rows per method", "each method's train >= 1000", _g12),
+    Guardrail("G13", "one tool repeated in a trajectory", "<= 3 calls of a tool", _g13),
+)
+
+
+# Which guardrails judge each stage's own output (the Dagster checks on that stage's asset).
+STAGE_GUARDRAILS: dict[str, tuple[str, ...]] = {
+    "raw": ("G6",),
+    "curated": ("G6",),
+    "phase1": ("G2", "G4", "G6", "G7", "G8", "G11", "G12", "G13"),
+}
+
+
+def by_id(gid: str) -> Guardrail:
+    return next(g for g in GUARDRAILS if g.id == gid)
+
+
+def run_guardrails(bundle: Bundle, config: CheckConfig, ids: Sequence[str] | None = None) -> list[GuardrailResult]:
+    """The guardrails (all 13 by default) in order; a failure is reported, never stops the others."""
+    return [g.run(bundle, config) for g in GUARDRAILS if ids is None or g.id in ids]
+
+
+def run_stage_guardrails(data_dir: Path, stage: str, config: CheckConfig) -> list[GuardrailResult]:
+    """The guardrails that judge one stage, on that stage's dataset and report only."""
+    datasets = (stage,) if stage in DATASET_FILES else ()
+    bundle = load_bundle(data_dir, datasets=datasets, stages=(stage,))
+    return run_guardrails(bundle, config, STAGE_GUARDRAILS[stage])
+
+
+def summary(results: list[GuardrailResult]) -> dict[str, Any]:
+    return {
+        "passed": all(r.passed is not False for r in results),
+        "failed": [r.id for r in results if r.passed is False],
+        "not_run": [r.id for r in results if r.passed is None],
+        "results": [r.to_dict() for r in results],
+    }
+
+
+def check_config(
+    profile_name: str,
+    tokenizer_dir: Path | None,
+    allow_shrinkage: Mapping[str, str] | None = None,
+    min_rows: Mapping[str, int] | None = None,
+) -> CheckConfig:
+    """The configuration the CLI and the Dagster checks share: the profile's max_length, a
+    token counter from the tokenizer folder (G11 is NOT RUN, with the reason, without one)."""
+    from canvas_pipeline.training.profiles import get_profile
+
+    profile = get_profile(profile_name)
+    counter, note = None, ""
+    if tokenizer_dir is not None:
+        from canvas_pipeline.training.tokenizer import load_tokenizer, token_counter
+
+        try:
+            counter = token_counter(load_tokenizer(tokenizer_dir))
+        except (OSError, ValueError) as exc:
+            note = f"the {profile.name} tokenizer could not be loaded: {exc}"
+    else:
+        note = f"no {profile.name} tokenizer given"
+    return CheckConfig(
+        allow_shrinkage=dict(allow_shrinkage or {}),
+        max_length=profile.max_length,
+        count_tokens=counter,
+        tokenizer_note=note,
+        min_rows=dict(min_rows or {}),
+    )

@@ -1,0 +1,1 @@
+"""Profiles, the tokenizer/model factory and the training methods (torch is imported lazily)."""
