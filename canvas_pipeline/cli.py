@@ -26,15 +26,25 @@ def _print_report(report: object) -> None:
 
 
 def cmd_data(args: argparse.Namespace) -> int:
-    """Raw ingest -> PII gate -> phase 1, written under --out (layout in the README)."""
+    """Raw ingest -> PII gate -> phases 1-4 and the profile tokenizer, under --out (layout in the README)."""
     from canvas_pipeline.data import stages
     from canvas_pipeline.data.phase1.build import Phase1Config
+    from canvas_pipeline.data.phase2.build import Phase2Config
+    from canvas_pipeline.data.phase3.build import Phase3Config
+    from canvas_pipeline.data.phase4.build import Phase4Config
 
     out = Path(args.out)
     config = Phase1Config(seed=args.seed, train_size=args.train_size, test_size=args.test_size)
     _print_report(stages.run_raw_stage(out, Path(args.raw_dir) if args.raw_dir else None, args.seed))
     _print_report(stages.run_scrub_stage(out, args.scrubber, args.piiranha_model))
     _print_report(stages.run_phase1_stage(out, config, args.scrubber, args.piiranha_model))
+    _print_report(stages.run_phase2_stage(out, Phase2Config(seed=args.seed)))
+    _print_report(stages.run_phase3_stage(out, Phase3Config(seed=args.seed)))
+    _print_report(
+        stages.run_phase4_stage(
+            out, Phase4Config(seed=args.seed, size=args.bench_size), args.scrubber, args.piiranha_model
+        )
+    )
     if not args.no_tokenizer:
         from canvas_pipeline.training.tokenizer import build_tokenizer, profile_tokenizer_dir
 
@@ -105,7 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--check", action="store_true", help="same as the `check` command: run G1-G13")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    data = sub.add_parser("data", help="build the raw, scrubbed and phase-1 datasets", description=cmd_data.__doc__)
+    data = sub.add_parser("data", help="build the raw, scrubbed and phase 1-4 datasets", description=cmd_data.__doc__)
     data.add_argument("--raw-dir", help="folder of Canvas exports (.jsonl/.json); omit for the generated demo term")
     data.add_argument("--out", required=True, help="output folder")
     data.add_argument(
@@ -117,6 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--piiranha-model", default=None, help="model id or local path for --scrubber piiranha")
     data.add_argument("--train-size", type=int, default=3000, help="phase-1 train trajectories (default 3000)")
     data.add_argument("--test-size", type=int, default=400, help="phase-1 test trajectories (default 400)")
+    data.add_argument("--bench-size", type=int, default=1200, help="benchmark items (default 1200)")
     data.add_argument("--profile", default="tiny", help="model profile whose tokenizer to build (default tiny)")
     data.add_argument("--no-tokenizer", action="store_true", help="skip building the profile tokenizer")
     data.set_defaults(func=cmd_data)

@@ -23,9 +23,18 @@ def test_help_exits_zero_and_imports_no_torch() -> None:
 
 
 def test_data_command_builds_every_documented_file(tmp_path: Path) -> None:
-    proc = run_cli("data", "--out", str(tmp_path), "--seed", "3", "--train-size", "200", "--test-size", "60")
+    proc = run_cli(
+        "data", "--out", str(tmp_path), "--seed", "3", "--train-size", "200", "--test-size", "60", "--no-tokenizer"
+    )
     assert proc.returncode == 0, proc.stderr
-    for line in ("raw/canvas_snapshots", "curated/scrubbed_snapshots", "phase1/sft_trajectories"):
+    for line in (
+        "raw/canvas_snapshots",
+        "curated/scrubbed_snapshots",
+        "phase1/sft_trajectories",
+        "phase2/dpo_pairs",
+        "phase3/kto_feedback",
+        "phase4/benchmark",
+    ):
         assert line in proc.stdout
     for name in (
         "raw/canvas_items.parquet",
@@ -33,9 +42,12 @@ def test_data_command_builds_every_documented_file(tmp_path: Path) -> None:
         "curated/scrubbed_items.parquet",
         "curated/scrubbed_pairs.parquet",
         "phase1/sft_trajectories.jsonl",
+        "phase2/dpo_pairs.jsonl",
+        "phase3/kto_feedback.jsonl",
+        "phase4/benchmark.jsonl",
     ):
         assert (tmp_path / name).is_file(), name
-    for stage in (stages.RAW, stages.CURATED, stages.PHASE1):
+    for stage in (stages.RAW, stages.CURATED, stages.PHASE1, stages.PHASE2, stages.PHASE3, stages.PHASE4):
         assert (tmp_path / stage / "quarantine.parquet").is_file()
         assert stages.load_report(tmp_path, stage)["rows_out"] > 0
     rows = stages.load_trajectories(tmp_path)

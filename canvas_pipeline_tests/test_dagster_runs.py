@@ -18,7 +18,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from canvas_pipeline.defs.assets_data import PHASE1_KEY, RAW_KEY, SCRUBBED_KEY
+from canvas_pipeline.defs.assets_data import PHASE1_KEY, PHASE2_KEY, PHASE3_KEY, PHASE4_KEY, RAW_KEY, SCRUBBED_KEY
 from canvas_pipeline.defs.resources import DataSettings, ModelSettings
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -35,6 +35,33 @@ GUARDRAIL_CHECKS = {
         "G11_rows_longer_than_max_length",
         "G12_minimum_rows_per_method",
         "G13_one_tool_repeated_in_a_trajectory",
+    },
+    "phase2/dpo_pairs": {
+        "G1_tool_calls_in_preference_pairs",
+        "G2_non_empty_item_disjoint_eval_split",
+        "G6_rows_kept_per_stage",
+        "G7_tool_names_exist_in_the_registry",
+        "G8_serializer_parser_round_trip",
+        "G11_rows_longer_than_max_length",
+        "G12_minimum_rows_per_method",
+        "G13_one_tool_repeated_in_a_trajectory",
+    },
+    "phase3/kto_feedback": {
+        "G2_non_empty_item_disjoint_eval_split",
+        "G6_rows_kept_per_stage",
+        "G7_tool_names_exist_in_the_registry",
+        "G8_serializer_parser_round_trip",
+        "G11_rows_longer_than_max_length",
+        "G12_minimum_rows_per_method",
+        "G13_one_tool_repeated_in_a_trajectory",
+    },
+    "phase4/benchmark": {
+        "G2_non_empty_item_disjoint_eval_split",
+        "G6_rows_kept_per_stage",
+        "G7_tool_names_exist_in_the_registry",
+        "G8_serializer_parser_round_trip",
+        "G11_rows_longer_than_max_length",
+        "bench_coverage",
     },
 }
 
@@ -84,7 +111,7 @@ def test_embedded_default_passes_every_check(default_run: tuple[Path, Path]) -> 
     assert (out / "phase1" / "sft_trajectories.jsonl").stat().st_size > 0
     assert (out / "models" / "tiny" / "tokenizer" / "tokenizer.json").is_file()
     instance = dg.DagsterInstance.from_config(str(home))
-    for key in (RAW_KEY, SCRUBBED_KEY, PHASE1_KEY):
+    for key in (RAW_KEY, SCRUBBED_KEY, PHASE1_KEY, PHASE2_KEY, PHASE3_KEY, PHASE4_KEY):
         assert instance.get_latest_materialization_event(key) is not None
 
 
@@ -104,8 +131,9 @@ def test_failed_guardrail_blocks_downstream_in_process(bad_raw_dir: Path, tmp_pa
     assert "malformed_json" in g6.metadata["details"].value
     assert result.asset_materializations_for_node(RAW_KEY.to_python_identifier())
     assert not result.asset_materializations_for_node(SCRUBBED_KEY.to_python_identifier())
-    assert not result.asset_materializations_for_node(PHASE1_KEY.to_python_identifier())
-    assert not (out / "curated").exists() and not (out / "phase1").exists()
+    for key in (PHASE1_KEY, PHASE2_KEY, PHASE3_KEY, PHASE4_KEY):
+        assert not result.asset_materializations_for_node(key.to_python_identifier())
+    assert not (out / "curated").exists() and not (out / "phase1").exists() and not (out / "phase4").exists()
 
 
 def test_failed_guardrail_blocks_downstream_through_the_cli(bad_raw_dir: Path, tmp_path: Path) -> None:

@@ -41,9 +41,12 @@ def test_registry_holds_all_13_in_order() -> None:
 def test_pipeline_output_passes_every_data_guardrail(real_slice: Path, check_cfg: CheckConfig) -> None:
     results = results_for(real_slice, check_cfg)
     assert failed(results) == []
-    for gid in ("G2", "G4", "G6", "G7", "G8", "G11", "G12", "G13"):
+    for gid in ("G1", "G2", "G4", "G6", "G7", "G8", "G11", "G12", "G13"):
         assert results[gid].passed is True, results[gid]
-    assert {gid for gid, r in results.items() if r.passed is None} == LATER | {"G1"}  # no phase 2 yet
+    assert set(results["G2"].value) == {"phase1", "phase2", "phase3", "bench"}
+    assert results["G2"].value["bench"]["shared_with_training_data"] == 0
+    assert results["G1"].passed is True
+    assert {gid for gid, r in results.items() if r.passed is None} == LATER
     assert all(results[g].reason for g in LATER)  # NOT RUN says why, never PASS
 
 
@@ -86,11 +89,12 @@ def test_g1_urgency_rationales_without_tool_calls_fail(
             "phase2/dpo_pairs.jsonl",
         )
 
-    results = results_for(planted(real_slice, tmp_path, edit), check_cfg)
+    folder = planted(real_slice, tmp_path, edit)
+    results = results_for(folder, check_cfg)
     assert failed(results) == ["G1"]
     assert results["G1"].value == {"chosen": 0.0, "rejected": 0.0}
     assert (
-        results["G1"].n_offending == 2 * 3401
+        results["G1"].n_offending == 2 * len(read_rows(folder, "phase2/dpo_pairs.jsonl"))
         and "phase2:p2-train-00000 (chosen has no <|tool_call>)" in results["G1"].details
     )
 
@@ -106,7 +110,9 @@ def test_g1_native_calls_on_both_sides_pass_and_g7_spares_rejected_hallucination
     def edit(folder: Path) -> None:
         write_rows(
             folder,
-            _preference_rows(read_rows(folder), lambda r: [r["messages"][2]], hallucinated),
+            _preference_rows(
+                [r for r in read_rows(folder) if r["tools_used"]], lambda r: [r["messages"][2]], hallucinated
+            ),
             "phase2/dpo_pairs.jsonl",
         )
 
@@ -182,7 +188,7 @@ def test_g6_with_a_reason_passes_and_records_it(real_slice: Path, tmp_path: Path
 def test_g7_hallucinated_tool_in_sft_data_fails(real_slice: Path, tmp_path: Path, check_cfg: CheckConfig) -> None:
     def edit(folder: Path) -> None:
         rows = read_rows(folder)
-        for row in rows[:3]:
+        for row in [r for r in rows if r["tools_used"]][:3]:
             row["messages"][2]["tool_calls"][0]["function"]["name"] = "canvas.list_assignments"
         write_rows(folder, rows)
 
@@ -194,7 +200,7 @@ def test_g7_hallucinated_tool_in_sft_data_fails(real_slice: Path, tmp_path: Path
 def test_g8_python_str_serialized_calls_fail(real_slice: Path, tmp_path: Path, check_cfg: CheckConfig) -> None:
     def edit(folder: Path) -> None:
         rows = read_rows(folder)
-        with_args = [r for r in rows if r["messages"][2]["tool_calls"][0]["function"]["arguments"]]
+        with_args = [r for r in rows if r["tools_used"] and r["messages"][2]["tool_calls"][0]["function"]["arguments"]]
         for row in with_args[:5]:
             message = row["messages"][2]
             call = ToolCall.from_message_call(message.pop("tool_calls")[0])
@@ -224,7 +230,7 @@ def test_g11_long_multi_call_trajectories_fail(real_slice: Path, tmp_path: Path,
                 for k in range(150)
             ]
         }
-        for row in rows[:100]:
+        for row in [r for r in rows if r["tools_used"]][:100]:
             tools = [m for m in row["messages"] if m["role"] == "tool"]
             tools[-1]["content"] = response_content(long_result)
         write_rows(folder, rows)

@@ -22,6 +22,7 @@ from canvas_pipeline.data.calendar import Event, build_calendar, free_blocks, wi
 from canvas_pipeline.data.student_view import LOCAL_TZ, Course, Item, StudentView, local_iso
 from canvas_pipeline.tools.codec import ToolCall
 from canvas_pipeline.tools.registry import ToolRegistry, load_registry
+from canvas_pipeline.tools.semantics import argument_issues
 
 MAX_LISTED = 8
 BLOCK_MINUTES = {
@@ -132,7 +133,7 @@ class Backend:
     # ------------------------------------------------------------ dispatch
 
     def execute(self, call: ToolCall) -> dict[str, Any]:
-        issues = self.registry.validate_arguments(call.name, call.arguments)
+        issues = argument_issues(call, self.registry)
         if issues:
             return {"error": "; ".join(f"{i.path or call.name}: {i.message}" for i in issues)}
         try:
@@ -361,10 +362,8 @@ class Backend:
         calendar_id: str = "primary",
         exclude_weekends: bool = False,
     ) -> dict[str, Any]:
-        if not (0 <= earliest_hour < latest_hour <= 24):
-            return {"error": "need 0 <= earliest_hour < latest_hour <= 24"}
-        if min_minutes <= 0 or horizon_days <= 0:
-            return {"error": "min_minutes and horizon_days must be positive"}
+        if earliest_hour >= latest_hour:
+            return {"error": "earliest_hour must be before latest_hour"}
         blocks = free_blocks(
             self.events,
             self.now,
@@ -450,10 +449,6 @@ class Backend:
         self, exam_iso: str, n_sessions: int = 4, minutes_per_session: int = 90, preferred_hour: int = 9
     ) -> dict[str, Any]:
         exam = parse_iso(exam_iso)
-        if not 3 <= n_sessions <= 5:
-            return {"error": "n_sessions must be between 3 and 5"}
-        if not 0 <= preferred_hour <= 23 or minutes_per_session <= 0:
-            return {"error": "preferred_hour must be 0-23 and minutes_per_session positive"}
         lead = 14 if (exam - self.now).days >= 14 else max(1, min(7, (exam - self.now).days))
         # Expanding-then-contracting spacing: earlier sessions further apart.
         offsets = sorted({round(lead * (1 - k / n_sessions) ** 1.5) or 1 for k in range(n_sessions)}, reverse=True)

@@ -1,8 +1,9 @@
-"""The trainer boundary: phase-1 rows as Hugging Face `datasets`, one split each.
+"""The trainer boundary: the phase datasets as Hugging Face `datasets`, one split each.
 
-Messages are stored with the `Json` feature: Arrow's struct inference would otherwise
-merge every tool's argument keys into one struct and hand the chat template `key: None`
-for each argument a call did not use.
+Messages (and other free-form values such as a mixed pair's list of axes) are stored with
+the `Json` feature: Arrow's struct inference would otherwise merge every tool's argument
+keys into one struct and hand the chat template `key: None` for each argument a call did
+not use. `tools` stays the JSON string TRL decodes itself.
 """
 
 from __future__ import annotations
@@ -14,36 +15,66 @@ from typing import TYPE_CHECKING, Any
 from canvas_pipeline.data.io import read_jsonl
 
 if TYPE_CHECKING:
-    from datasets import DatasetDict
+    from datasets import DatasetDict, Features
 
 
-def phase1_features() -> Any:
+def _features(kind: str) -> Features:
     from datasets import Features, Json, List, Value
 
-    return Features(
-        {
-            "id": Value("string"),
-            "split": Value("string"),
+    common = {"id": Value("string"), "split": Value("string"), "item_ids": List(Value("string"))}
+    messages = List(Json())
+    per_kind = {
+        "sft": {
             "intent": Value("string"),
-            "messages": List(Json()),
-            "item_ids": List(Value("string")),
+            "messages": messages,
             "tools_used": List(Value("string")),
-        }
-    )
+            "context": Json(),
+        },
+        "preference": {
+            "prompt": messages,
+            "chosen": messages,
+            "rejected": messages,
+            "tools": Value("string"),
+            "axis": Json(),
+            "mutation": Json(),
+            "source_id": Value("string"),
+        },
+        "kto": {
+            "prompt": messages,
+            "completion": messages,
+            "label": Value("bool"),
+            "tools": Value("string"),
+            "axis": Json(),
+            "mutation": Json(),
+            "source_id": Value("string"),
+        },
+    }
+    return Features({**common, **per_kind[kind]})
 
 
-def phase1_dataset_dict(rows: Sequence[dict[str, Any]]) -> DatasetDict:
-    """`train` and `test` datasets in TRL's conversational format (`messages`)."""
+def dataset_dict(rows: Sequence[dict[str, Any]], kind: str) -> DatasetDict:
+    """`train` and `test` datasets in TRL's format for `kind` (sft, preference, kto)."""
     from datasets import Dataset, DatasetDict
 
-    features = phase1_features()
+    features = _features(kind)
+    columns = list(features)
     return DatasetDict(
         {
-            split: Dataset.from_list([r for r in rows if r["split"] == split], features=features)
+            split: Dataset.from_list(
+                [{c: r.get(c) for c in columns} for r in rows if r["split"] == split], features=features
+            )
             for split in ("train", "test")
         }
     )
 
 
 def load_phase1_dataset(path: Path) -> DatasetDict:
-    return phase1_dataset_dict(read_jsonl(Path(path)))
+    return dataset_dict(read_jsonl(Path(path)), "sft")
+
+
+def load_preference_dataset(path: Path) -> DatasetDict:
+    return dataset_dict(read_jsonl(Path(path)), "preference")
+
+
+def load_kto_dataset(path: Path) -> DatasetDict:
+    return dataset_dict(read_jsonl(Path(path)), "kto")

@@ -7,7 +7,10 @@
     OUT/curated/scrubbed_items.parquet   items after the PII gate (no contributor_id)
     OUT/curated/scrubbed_pairs.parquet
     OUT/curated/pii_lexicon.json         usernames the gate must keep catching (local only)
-    OUT/phase1/sft_trajectories.jsonl    TRL conversational rows: id, split, intent, messages, item_ids, tools_used
+    OUT/phase1/sft_trajectories.jsonl    TRL conversational: id, split, intent, messages, item_ids, tools_used, context
+    OUT/phase2/dpo_pairs.jsonl           TRL preference: prompt, chosen, rejected, tools, split, axis, mutation, ...
+    OUT/phase3/kto_feedback.jsonl        TRL unpaired: prompt, completion, label, tools, split, axis, mutation, ...
+    OUT/phase4/benchmark.jsonl           bench items: prompt, expected_tools, expected_args, min_calls, category, ...
     OUT/<stage>/quarantine.parquet       every rejected row: stage, source, line, record_id, reason, detail, payload
     OUT/<stage>/report.json              rows_in, rows_out, retained, dropped.<reason>, stage figures
 """
@@ -24,12 +27,21 @@ import polars as pl
 from canvas_pipeline.data.demo_term import DemoTermConfig, write_demo_term
 from canvas_pipeline.data.ingest import ingest_raw_dir
 from canvas_pipeline.data.io import atomic_write_text, read_jsonl, write_jsonl, write_parquet
-from canvas_pipeline.data.phase1.build import Phase1Config, build_phase1
-from canvas_pipeline.data.pii import make_scrubber
+from canvas_pipeline.data.phase1.build import Phase1Config, Quotas, build_phase1
+from canvas_pipeline.data.phase2.build import Phase2Config, build_phase2
+from canvas_pipeline.data.phase3.build import Phase3Config, build_phase3
+from canvas_pipeline.data.phase4.build import Phase4Config, build_phase4
+from canvas_pipeline.data.pii import Scrubber, make_scrubber
 from canvas_pipeline.data.scrub import known_usernames, scrub_snapshot
 from canvas_pipeline.data.stage import Quarantine, StageReport
 
-RAW, CURATED, PHASE1 = "raw", "curated", "phase1"
+RAW, CURATED, PHASE1, PHASE2, PHASE3, PHASE4 = "raw", "curated", "phase1", "phase2", "phase3", "phase4"
+DATASET_FILE = {
+    PHASE1: "sft_trajectories.jsonl",
+    PHASE2: "dpo_pairs.jsonl",
+    PHASE3: "kto_feedback.jsonl",
+    PHASE4: "benchmark.jsonl",
+}
 
 
 def stage_dir(out_dir: Path, stage: str) -> Path:
@@ -87,10 +99,8 @@ def run_scrub_stage(out_dir: Path, scrubber_kind: str = "rule", model: str | Non
     return scrubbed.report
 
 
-def run_phase1_stage(
-    out_dir: Path, config: Phase1Config, scrubber_kind: str = "rule", model: str | None = None
-) -> StageReport:
-    """Build OUT/phase1 from OUT/curated; the same scrubber gates every finished trajectory."""
+def _curated(out_dir: Path, scrubber_kind: str, model: str | None) -> tuple[pl.DataFrame, pl.DataFrame, Scrubber]:
+    """The scrubbed tables and the scrubber that gates every generated conversation."""
     curated = stage_dir(out_dir, CURATED)
     items = pl.read_parquet(_require(curated / "scrubbed_items.parquet", CURATED))
     pairs = pl.read_parquet(_require(curated / "scrubbed_pairs.parquet", CURATED))
@@ -98,18 +108,70 @@ def run_phase1_stage(
     codes = items["course_code"].unique().to_list()
     safe = [*codes, *(c.replace(" ", "_") for c in codes)]  # reranker items cite "@<course code>"
     scrubber = make_scrubber(scrubber_kind, known_usernames=lexicon["known_usernames"], model=model, safe_tokens=safe)
+    return items, pairs, scrubber
+
+
+def _save_dataset(
+    out_dir: Path,
+    stage: str,
+    rows: list[dict[str, Any]],
+    quarantine: Quarantine,
+    report: StageReport,
+    extra: dict[str, Any] | None = None,
+) -> StageReport:
+    folder = stage_dir(out_dir, stage)
+    write_jsonl(folder / DATASET_FILE[stage], rows)
+    _save_common(folder, quarantine, report, extra)
+    return report
+
+
+def run_phase1_stage(
+    out_dir: Path, config: Phase1Config, scrubber_kind: str = "rule", model: str | None = None
+) -> StageReport:
+    """Build OUT/phase1 from OUT/curated; the same scrubber gates every finished trajectory."""
+    items, pairs, scrubber = _curated(out_dir, scrubber_kind, model)
     result = build_phase1(items, pairs, scrubber, config)
-    folder = stage_dir(out_dir, PHASE1)
-    write_jsonl(folder / "sft_trajectories.jsonl", result.rows)
     extra = {
         "config": asdict(config),
         "tool_counts": result.tool_counts,
         "disabled_intents": result.disabled_intents,
         "split_of_course": {str(k): v for k, v in sorted(result.split_of_course.items())},
     }
-    _save_common(folder, result.quarantine, result.report, extra)
-    return result.report
+    return _save_dataset(out_dir, PHASE1, result.rows, result.quarantine, result.report, extra)
+
+
+def run_phase2_stage(out_dir: Path, config: Phase2Config) -> StageReport:
+    """Preference pairs from OUT/phase1 into OUT/phase2."""
+    result = build_phase2(load_rows(out_dir, PHASE1), config)
+    return _save_dataset(out_dir, PHASE2, result.rows, result.quarantine, result.report, {"config": asdict(config)})
+
+
+def run_phase3_stage(out_dir: Path, config: Phase3Config) -> StageReport:
+    """KTO feedback from OUT/phase1 into OUT/phase3."""
+    result = build_phase3(load_rows(out_dir, PHASE1), config)
+    return _save_dataset(out_dir, PHASE3, result.rows, result.quarantine, result.report, {"config": asdict(config)})
+
+
+def run_phase4_stage(
+    out_dir: Path, config: Phase4Config, scrubber_kind: str = "rule", model: str | None = None
+) -> StageReport:
+    """The benchmark from OUT/curated, on the courses phase 1 held out for it, into OUT/phase4."""
+    items, pairs, scrubber = _curated(out_dir, scrubber_kind, model)
+    result = build_phase4(items, pairs, scrubber, phase1_config(out_dir), config)
+    return _save_dataset(out_dir, PHASE4, result.rows, result.quarantine, result.report, {"config": asdict(config)})
+
+
+def phase1_config(out_dir: Path) -> Phase1Config:
+    """The configuration phase 1 was built with: its seed and split fractions decide which
+    courses the bench may use."""
+    recorded = dict(load_report(out_dir, PHASE1)["config"])
+    recorded["quotas"] = Quotas(**recorded["quotas"])
+    return Phase1Config(**recorded)
+
+
+def load_rows(out_dir: Path, stage: str) -> list[dict[str, Any]]:
+    return read_jsonl(_require(stage_dir(out_dir, stage) / DATASET_FILE[stage], stage))
 
 
 def load_trajectories(out_dir: Path) -> list[dict[str, Any]]:
-    return read_jsonl(_require(stage_dir(out_dir, PHASE1) / "sft_trajectories.jsonl", PHASE1))
+    return load_rows(out_dir, PHASE1)

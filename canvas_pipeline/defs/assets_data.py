@@ -13,6 +13,9 @@ from canvas_pipeline.defs.resources import DataSettings
 RAW_KEY = dg.AssetKey(["raw", "canvas_snapshots"])
 SCRUBBED_KEY = dg.AssetKey(["curated", "scrubbed_snapshots"])
 PHASE1_KEY = dg.AssetKey(["phase1", "sft_trajectories"])
+PHASE2_KEY = dg.AssetKey(["phase2", "dpo_pairs"])
+PHASE3_KEY = dg.AssetKey(["phase3", "kto_feedback"])
+PHASE4_KEY = dg.AssetKey(["phase4", "benchmark"])
 
 
 def stage_metadata(report: StageReport, folder: Path) -> dict[str, Any]:
@@ -65,4 +68,39 @@ def sft_trajectories(context: dg.AssetExecutionContext, data: DataSettings) -> d
     return dg.MaterializeResult(metadata=stage_metadata(report, stages.stage_dir(data.out_path, stages.PHASE1)))
 
 
-DATA_ASSETS = [raw_canvas_snapshots, scrubbed_snapshots, sft_trajectories]
+@dg.asset(key=PHASE2_KEY, deps=[PHASE1_KEY], group_name="data", kinds={"json"})
+def dpo_pairs(context: dg.AssetExecutionContext, data: DataSettings) -> dg.MaterializeResult:
+    """DPO preference pairs in TRL's conversational format, true by construction: chosen is
+    what a phase-1 trajectory did at a decision point, rejected a named mutation of it on
+    one of 8 axes (or several, for mixed pairs). Every kept pair's rejected side violates
+    the axes it names and its chosen side none (checked with the registry and the codec);
+    per-axis counts are in the metadata; train and test keep phase 1's item-disjoint split."""
+    report = _run(stages.run_phase2_stage, data.out_path, data.phase2_config())
+    context.log.info(f"phase2: {report.extra.get('train.pairs')} train / {report.extra.get('test.pairs')} test pairs")
+    return dg.MaterializeResult(metadata=stage_metadata(report, stages.stage_dir(data.out_path, stages.PHASE2)))
+
+
+@dg.asset(key=PHASE3_KEY, deps=[PHASE1_KEY], group_name="data", kinds={"json"})
+def kto_feedback(context: dg.AssetExecutionContext, data: DataSettings) -> dg.MaterializeResult:
+    """Unpaired KTO feedback: desirable completions (what trajectories did) and undesirable
+    ones (single-axis mutations at other decision points), desirable:undesirable between 1:1
+    and 4:3, with the KTO weights to use in the metadata; item-disjoint test split."""
+    report = _run(stages.run_phase3_stage, data.out_path, data.phase3_config())
+    context.log.info(
+        f"phase3: {report.extra.get('train.desirable')} desirable / {report.extra.get('train.undesirable')} undesirable"
+    )
+    return dg.MaterializeResult(metadata=stage_metadata(report, stages.stage_dir(data.out_path, stages.PHASE3)))
+
+
+@dg.asset(key=PHASE4_KEY, deps=[PHASE1_KEY, SCRUBBED_KEY], group_name="data", kinds={"json"})
+def benchmark(context: dg.AssetExecutionContext, data: DataSettings) -> dg.MaterializeResult:
+    """The benchmark: >= 1000 items from the courses phase 1 held out of every training split
+    (item-disjoint from phases 1-3), >= 40 expected calls per tool, irrelevance items where
+    no call is right; each with the training system prompt, the ordered expected calls and
+    BFCL-style accepted argument values."""
+    report = _run(stages.run_phase4_stage, data.out_path, data.phase4_config(), data.scrubber, data.piiranha_model)
+    context.log.info(f"phase4: {report.rows_out} bench items")
+    return dg.MaterializeResult(metadata=stage_metadata(report, stages.stage_dir(data.out_path, stages.PHASE4)))
+
+
+DATA_ASSETS = [raw_canvas_snapshots, scrubbed_snapshots, sft_trajectories, dpo_pairs, kto_feedback, benchmark]

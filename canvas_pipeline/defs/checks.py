@@ -8,19 +8,36 @@ from collections.abc import Iterator
 import dagster as dg
 
 from canvas_pipeline.data import stages
-from canvas_pipeline.defs.assets_data import PHASE1_KEY, RAW_KEY, SCRUBBED_KEY
+from canvas_pipeline.defs.assets_data import PHASE1_KEY, PHASE2_KEY, PHASE3_KEY, PHASE4_KEY, RAW_KEY, SCRUBBED_KEY
 from canvas_pipeline.defs.assets_models import TOKENIZER_KEY
 from canvas_pipeline.defs.resources import DataSettings, ModelSettings
 from canvas_pipeline.guardrails import GuardrailResult
 from canvas_pipeline.guardrails.registry import STAGE_GUARDRAILS, by_id, check_config, run_stage_guardrails
 from canvas_pipeline.training.tokenizer import profile_tokenizer_dir
 
-STAGE_ASSETS = {stages.RAW: RAW_KEY, stages.CURATED: SCRUBBED_KEY, stages.PHASE1: PHASE1_KEY}
+STAGE_ASSETS = {
+    stages.RAW: RAW_KEY,
+    stages.CURATED: SCRUBBED_KEY,
+    stages.PHASE1: PHASE1_KEY,
+    stages.PHASE2: PHASE2_KEY,
+    stages.PHASE3: PHASE3_KEY,
+    stages.PHASE4: PHASE4_KEY,
+}
+EXTRA_CHECKS = {"phase4": ("BENCH",)}
+EXTRA_DESCRIPTIONS = {"BENCH": ("bench_coverage", "bench coverage: >= 1000 items, every tool >= 40, irrelevance >= 5%")}
 NEEDS_TOKENIZER = {"G11"}
 
 
 def check_name(gid: str) -> str:
+    if gid in EXTRA_DESCRIPTIONS:
+        return EXTRA_DESCRIPTIONS[gid][0]
     return f"{gid}_" + re.sub(r"[^A-Za-z0-9]+", "_", by_id(gid).name).strip("_").lower()
+
+
+def check_description(gid: str) -> str:
+    if gid in EXTRA_DESCRIPTIONS:
+        return EXTRA_DESCRIPTIONS[gid][1]
+    return f"{gid}: {by_id(gid).name} ({by_id(gid).threshold})"
 
 
 def check_metadata(result: GuardrailResult) -> dict:
@@ -38,14 +55,14 @@ def check_metadata(result: GuardrailResult) -> dict:
 
 def _stage_check(stage: str) -> dg.AssetChecksDefinition:
     asset_key = STAGE_ASSETS[stage]
-    ids = STAGE_GUARDRAILS[stage]
+    ids = STAGE_GUARDRAILS[stage] + EXTRA_CHECKS.get(stage, ())
     needs_tokenizer = bool(NEEDS_TOKENIZER & set(ids))
     specs = [
         dg.AssetCheckSpec(
             check_name(gid),
             asset=asset_key,
             blocking=True,
-            description=f"{gid}: {by_id(gid).name} ({by_id(gid).threshold})",
+            description=check_description(gid),
             additional_deps=[TOKENIZER_KEY] if gid in NEEDS_TOKENIZER else None,
         )
         for gid in ids

@@ -7,6 +7,9 @@ from pathlib import Path
 import dagster as dg
 
 from canvas_pipeline.data.phase1.build import Phase1Config
+from canvas_pipeline.data.phase2.build import Phase2Config
+from canvas_pipeline.data.phase3.build import Phase3Config
+from canvas_pipeline.data.phase4.build import Phase4Config
 
 
 class DataSettings(dg.ConfigurableResource):
@@ -21,6 +24,7 @@ class DataSettings(dg.ConfigurableResource):
     piiranha_model: str | None = None
     train_size: int = 3000
     test_size: int = 400
+    bench_size: int = 1200
     allow_shrinkage: dict[str, str] = {}
 
     @property
@@ -33,6 +37,15 @@ class DataSettings(dg.ConfigurableResource):
 
     def phase1_config(self) -> Phase1Config:
         return Phase1Config(seed=self.seed, train_size=self.train_size, test_size=self.test_size)
+
+    def phase2_config(self) -> Phase2Config:
+        return Phase2Config(seed=self.seed)
+
+    def phase3_config(self) -> Phase3Config:
+        return Phase3Config(seed=self.seed)
+
+    def phase4_config(self) -> Phase4Config:
+        return Phase4Config(seed=self.seed, size=self.bench_size)
 
 
 class ModelSettings(dg.ConfigurableResource):

@@ -33,24 +33,66 @@ def g1_tool_calls_in_preferences(pairs: Sequence[Sample], min_share: float = 0.8
     return GuardrailResult("G1", name, not offenders, shares, threshold, details, n)
 
 
-def g2_eval_disjoint(datasets: Mapping[str, Sequence[Sample]]) -> GuardrailResult:
-    """G2: every dataset a trainer sees has a non-empty eval split sharing no item with train."""
+def g2_eval_disjoint(
+    datasets: Mapping[str, Mapping[str, set[str]]],
+    bench: set[str] | None = None,
+    training: Mapping[str, Mapping[str, set[str]]] | None = None,
+) -> GuardrailResult:
+    """G2: every dataset a trainer sees (item ids per split) has a non-empty eval split
+    sharing no item with its train split; the bench shares no item with any split of the
+    `training` datasets (default: `datasets`)."""
     name, threshold = "non-empty, item-disjoint eval split", "eval non-empty and 0 shared items, per dataset"
-    value, offenders = {}, []
-    for dataset, samples in datasets.items():
-        train = [s for s in samples if s.split == "train"]
-        evals = [s for s in samples if s.split == "test"]
-        shared = set().union(*(s.item_ids for s in train)) & set().union(*(s.item_ids for s in evals))
-        value[dataset] = {"train": len(train), "eval": len(evals), "shared_items": len(shared)}
+    value: dict[str, Any] = {}
+    offenders: list[str] = []
+    for dataset, splits in datasets.items():
+        train, evals = splits.get("train", set()), splits.get("test", set())
+        shared = train & evals
+        value[dataset] = {"train_items": len(train), "eval_items": len(evals), "shared_items": len(shared)}
         if not evals:
             offenders.append(f"{dataset}: eval split is empty")
         if not train:
             offenders.append(f"{dataset}: train split is empty")
         offenders += [f"{dataset}: {item} is in train and eval" for item in sorted(shared)]
-    if not datasets:
+    if bench is not None:
+        others = datasets if training is None else training
+        seen = set().union(*(ids for splits in others.values() for ids in splits.values()))
+        shared = bench & seen
+        value["bench"] = {"items": len(bench), "shared_with_training_data": len(shared)}
+        if not bench:
+            offenders.append("bench: no items")
+        offenders += [f"bench: {item} is also in training data" for item in sorted(shared)]
+    if not datasets and bench is None:
         offenders.append("no dataset with splits")
     details, n = capped(offenders)
     return GuardrailResult("G2", name, not offenders, value, threshold, details, n)
+
+
+def bench_coverage(
+    bench: Sequence[Sample],
+    tools: Sequence[str],
+    min_items: int = 1000,
+    min_per_tool: int = 40,
+    min_irrelevance: float = 0.05,
+) -> GuardrailResult:
+    """The bench is big enough to judge: >= 1000 items, >= 40 expected calls per tool (no
+    low-confidence interval), >= 5% irrelevance items (where no call is right)."""
+    name = "bench size, per-tool items, irrelevance share"
+    threshold = f">= {min_items} items, every tool >= {min_per_tool}, irrelevance >= {min_irrelevance:.0%}"
+    per_tool = Counter(t for s in bench for t in s.expected_tools)
+    irrelevance = sum(1 for s in bench if not s.expected_tools)
+    share = irrelevance / len(bench) if bench else 0.0
+    offenders = [f"{t}: {per_tool.get(t, 0)} < {min_per_tool}" for t in tools if per_tool.get(t, 0) < min_per_tool]
+    if len(bench) < min_items:
+        offenders.insert(0, f"{len(bench)} items < {min_items}")
+    if share < min_irrelevance:
+        offenders.append(f"irrelevance {share:.1%} < {min_irrelevance:.0%}")
+    value = {
+        "items": len(bench),
+        "min_per_tool": min(per_tool.get(t, 0) for t in tools),
+        "irrelevance": round(share, 4),
+    }
+    details, n = capped(offenders)
+    return GuardrailResult("BENCH", name, not offenders, value, threshold, details, n)
 
 
 def g4_tool_balance(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +69,23 @@ class Bundle:
     def split(self, dataset: str, split: str) -> list[Sample]:
         return [s for s in self.samples.get(dataset, []) if s.split == split]
 
+    def item_ids(self, dataset: str) -> dict[str, set[str]]:
+        """Item ids per split of a dataset: from its loaded samples, else read lightly from
+        its file (ids only, nothing rendered), else empty."""
+        if dataset in self.samples:
+            rows = ((s.split, s.item_ids) for s in self.samples[dataset])
+        else:
+            path = self.data_dir / DATASET_FILES[dataset][0]
+            if not path.exists():
+                return {}
+            rows = (
+                (r.get("split"), r.get("item_ids", [])) for r in map(json.loads, path.read_text("utf-8").splitlines())
+            )
+        out: dict[str, set[str]] = {}
+        for split, ids in rows:
+            out.setdefault(str(split), set()).update(map(str, ids))
+        return out
+
 
 def _messages(value: Any, where: str, field_name: str) -> list[dict[str, Any]]:
     if not isinstance(value, list) or not all(isinstance(m, Mapping) and "role" in m for m in value):
@@ -82,9 +100,34 @@ def _calls(messages: Sequence[Mapping[str, Any]], where: str) -> list[ToolCall]:
         raise DataDirError(f"{where}: malformed tool_calls entry ({exc})") from None
 
 
-def _completion_text(prompt: list[dict[str, Any]], full: str) -> str:
-    prefix = render_conversation(prompt, add_generation_prompt=True)
+def _completion_text(prompt: list[dict[str, Any]], full: str, tools: Any) -> str:
+    prefix = render_conversation(prompt, add_generation_prompt=True, tools=tools)
     return full[len(prefix) :] if full.startswith(prefix) else full
+
+
+def _tools(row: Mapping[str, Any], where: str) -> Any:
+    """The TRL `tools` column (a JSON string or a list of tool schemas), validated; a string
+    is passed on as it is, so rendering can reuse the declarations it already built."""
+    tools = row.get("tools")
+    if isinstance(tools, str):
+        if not _valid_tools_text(tools):
+            raise DataDirError(f"{where}: `tools` is not a JSON list of tool schemas")
+        return tools
+    if tools is not None and not _valid_tools(tools):
+        raise DataDirError(f"{where}: `tools` must be a list of tool schemas")
+    return tools or None
+
+
+def _valid_tools(tools: Any) -> bool:
+    return isinstance(tools, list) and all(isinstance(t, Mapping) and "function" in t for t in tools)
+
+
+@lru_cache(maxsize=32)
+def _valid_tools_text(text: str) -> bool:
+    try:
+        return _valid_tools(json.loads(text))
+    except json.JSONDecodeError:
+        return False
 
 
 def sample_from_row(dataset: str, kind: str, row: Mapping[str, Any], where: str) -> Sample:
@@ -103,12 +146,13 @@ def sample_from_row(dataset: str, kind: str, row: Mapping[str, Any], where: str)
         sample.positive_tools = [c.name for c in calls]
     elif kind == "preference":
         prompt = _messages(row["prompt"], where, "prompt")
+        tools = _tools(row, where)
         prompt_calls = _calls(prompt, where)
         for side, positive in (("chosen", True), ("rejected", False)):
             completion = _messages(row[side], where, side)
-            full = render_conversation(prompt + completion)
+            full = render_conversation(prompt + completion, tools=tools)
             sample.texts.append((full, positive))
-            sample.completions[side] = _completion_text(prompt, full)
+            sample.completions[side] = _completion_text(prompt, full, tools)
             side_calls = _calls(completion, where)
             sample.calls += [(c, positive) for c in side_calls]
             if positive:
@@ -120,7 +164,7 @@ def sample_from_row(dataset: str, kind: str, row: Mapping[str, Any], where: str)
         if not isinstance(row["label"], bool):
             raise DataDirError(f"{where}: `label` must be true or false")
         positive = row["label"]
-        sample.texts.append((render_conversation(prompt + completion), positive))
+        sample.texts.append((render_conversation(prompt + completion, tools=_tools(row, where)), positive))
         prompt_calls, completion_calls = _calls(prompt, where), _calls(completion, where)
         sample.calls += [(c, True) for c in prompt_calls] + [(c, positive) for c in completion_calls]
         sample.positive_tools = [c.name for c in prompt_calls + (completion_calls if positive else [])]

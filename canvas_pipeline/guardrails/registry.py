@@ -49,12 +49,18 @@ def _g1(bundle: Bundle, config: CheckConfig) -> GuardrailResult:
 
 
 def _g2(bundle: Bundle, config: CheckConfig) -> GuardrailResult:
-    present = {d: bundle.samples[d] for d in SPLIT_DATASETS if d in bundle.samples}
-    if not present:
+    """Eval splits of the loaded training datasets; the bench, when loaded, against every
+    training dataset in the folder (loaded or only on disk)."""
+    loaded = {d: bundle.item_ids(d) for d in SPLIT_DATASETS if d in bundle.samples}
+    if "phase4" in bundle.samples:
+        bench = set().union(*bundle.item_ids("phase4").values())
+        training = {d: ids for d in SPLIT_DATASETS if (ids := bundle.item_ids(d))}
+        return checks.g2_eval_disjoint(loaded, bench, training)
+    if not loaded:
         return not_run(
             "G2", "non-empty, item-disjoint eval split", "per dataset", f"no split dataset in {bundle.data_dir}"
         )
-    return checks.g2_eval_disjoint(present)
+    return checks.g2_eval_disjoint(loaded)
 
 
 def _g4(bundle: Bundle, config: CheckConfig) -> GuardrailResult:
@@ -135,6 +141,9 @@ STAGE_GUARDRAILS: dict[str, tuple[str, ...]] = {
     "raw": ("G6",),
     "curated": ("G6",),
     "phase1": ("G2", "G4", "G6", "G7", "G8", "G11", "G12", "G13"),
+    "phase2": ("G1", "G2", "G6", "G7", "G8", "G11", "G12", "G13"),
+    "phase3": ("G2", "G6", "G7", "G8", "G11", "G12", "G13"),
+    "phase4": ("G2", "G6", "G7", "G8", "G11"),
 }
 
 
@@ -148,10 +157,14 @@ def run_guardrails(bundle: Bundle, config: CheckConfig, ids: Sequence[str] | Non
 
 
 def run_stage_guardrails(data_dir: Path, stage: str, config: CheckConfig) -> list[GuardrailResult]:
-    """The guardrails that judge one stage, on that stage's dataset and report only."""
+    """The guardrails that judge one stage, on that stage's dataset and report (the bench
+    also reads the training datasets' item ids, for G2); phase 4 adds the bench coverage."""
     datasets = (stage,) if stage in DATASET_FILES else ()
     bundle = load_bundle(data_dir, datasets=datasets, stages=(stage,))
-    return run_guardrails(bundle, config, STAGE_GUARDRAILS[stage])
+    results = run_guardrails(bundle, config, STAGE_GUARDRAILS[stage])
+    if stage == "phase4":
+        results.append(checks.bench_coverage(bundle.samples.get("phase4", []), load_registry().names))
+    return results
 
 
 def summary(results: list[GuardrailResult]) -> dict[str, Any]:

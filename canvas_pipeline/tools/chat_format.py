@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from canvas_pipeline.tools.codec import (
@@ -151,6 +151,27 @@ def system_prompt_for(registry: ToolRegistry) -> str:
 
 
 @cache
+def tools_json() -> str:
+    """The 18 tools as a TRL `tools` column value (a JSON string, which TRL decodes): with a
+    system message of SYSTEM_INSTRUCTIONS it renders exactly the text of `system_prompt()`."""
+    return json.dumps([hf_tool(spec) for spec in load_registry()], sort_keys=True, separators=(",", ":"))
+
+
+def _declarations(tools: Sequence[Mapping[str, Any]] | str) -> str:
+    return _declarations_of(tools if isinstance(tools, str) else json.dumps(tools, sort_keys=True))
+
+
+@lru_cache(maxsize=32)
+def _declarations_of(tools_text: str) -> str:
+    """Declarations for a `tools` JSON text (every preference row carries the same one)."""
+    specs = [
+        ToolSpec(t["function"]["name"], t["function"].get("description", ""), t["function"].get("parameters") or {})
+        for t in json.loads(tools_text)
+    ]
+    return "".join(tool_declaration(spec) for spec in specs)
+
+
+@cache
 def system_prompt() -> str:
     """The one system prompt of training, data and bench: instructions plus the 18 declarations."""
     return system_prompt_for(load_registry())
@@ -173,14 +194,22 @@ def message_calls(message: Message) -> list[ToolCall]:
     return [ToolCall.from_message_call(tc) for tc in message.get("tool_calls") or []]
 
 
-def render_conversation(messages: Sequence[Message], add_generation_prompt: bool = False) -> str:
-    """The conversation in Gemma-4 native text, byte-identical to the chat template."""
+def render_conversation(
+    messages: Sequence[Message],
+    add_generation_prompt: bool = False,
+    tools: Sequence[Mapping[str, Any]] | str | None = None,
+) -> str:
+    """The conversation in Gemma-4 native text, byte-identical to the chat template (with
+    `tools` declared after the system text, as the template's `tools=` does)."""
     out = [BOS]
     rest = list(messages)
     last_kind: str | None = None
+    declarations = _declarations(tools) if tools else ""
     if rest and rest[0]["role"] in ("system", "developer"):
-        out.append(f"{TURN_OPEN}system\n{str(rest[0]['content']).strip()}{TURN_CLOSE}\n")
+        out.append(f"{TURN_OPEN}system\n{str(rest[0]['content']).strip()}{declarations}{TURN_CLOSE}\n")
         rest = rest[1:]
+    elif declarations:
+        out.append(f"{TURN_OPEN}system\n{declarations}{TURN_CLOSE}\n")
     previous_role: str | None = None
     for index, message in enumerate(rest):
         role = message["role"]

@@ -1,10 +1,12 @@
 """Phase 1: quota-balanced, item-disjoint SFT trajectories from the scrubbed snapshot.
 
-Courses (and so their items) are assigned to train or test before anything is generated;
-every trajectory is made inside one (term, split) view, so no course or item a test row
-shows can appear in a train row. Each candidate passes four gates before it is kept:
-arguments valid against the registry, no tool more than `max_same_tool` times, the codec
-round-trips its rendered text, and the PII scrubber finds nothing in it.
+Courses (and so their items) are assigned to train, test or bench before anything is
+generated; every conversation is made inside one (term, split) view, so no course or item
+one split shows can appear in another. Phase 1 uses train and test; the bench (phase 4)
+is generated the same way from its own held-out courses. Each candidate passes four gates
+before it is kept: arguments valid against the registry, no tool more than
+`max_same_tool` times, the codec round-trips its rendered text, and the PII scrubber finds
+nothing in it.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import random
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from statistics import mean, pstdev
@@ -27,13 +30,24 @@ from canvas_pipeline.data.phase1.intents import INTENTS, Intent
 from canvas_pipeline.data.pii import Scrubber
 from canvas_pipeline.data.schemas import Trajectories
 from canvas_pipeline.data.stage import Quarantine, StageReport, report_from
-from canvas_pipeline.data.student_view import LOCAL_TZ, StudentView, views_from_items
+from canvas_pipeline.data.student_view import LOCAL_TZ, StudentView, local_iso, views_from_items
 from canvas_pipeline.tools.chat_format import message_calls, render_conversation
 from canvas_pipeline.tools.codec import ParseError, parse_calls
 from canvas_pipeline.tools.registry import load_registry
 
 STAGE = "phase1/sft_trajectories"
-SPLITS = ("train", "test")
+SPLITS = ("train", "test", "bench")
+
+
+@dataclass(frozen=True)
+class Quotas:
+    """How a split is filled: its size and every tool's minimum count are floors."""
+
+    min_per_tool: int = 30
+    max_same_tool: int = 3
+    max_attempts_per_row: int = 20
+    intent_give_up_after: int = 60
+    no_call_share: float = 0.04
 
 
 @dataclass(frozen=True)
@@ -42,11 +56,18 @@ class Phase1Config:
     train_size: int = 3000
     test_size: int = 400
     test_item_fraction: float = 0.15
-    pair_test_fraction: float = 0.25
-    max_same_tool: int = 3
-    min_per_tool: int = 30
-    max_attempts_per_row: int = 20
-    intent_give_up_after: int = 60
+    bench_item_fraction: float = 0.15
+    pair_test_fraction: float = 0.2
+    pair_bench_fraction: float = 0.35
+    quotas: Quotas = Quotas()
+
+    @property
+    def split_fractions(self) -> dict[str, float]:
+        return {"test": self.test_item_fraction, "bench": self.bench_item_fraction}
+
+    @property
+    def pair_fractions(self) -> dict[str, float]:
+        return {"test": self.pair_test_fraction, "bench": self.pair_bench_fraction}
 
 
 @dataclass
@@ -63,22 +84,27 @@ def _rank(seed: int, key: object) -> str:
     return hashlib.sha256(f"{seed}|{key}".encode()).hexdigest()
 
 
-def assign_course_splits(items: pl.DataFrame, seed: int, test_fraction: float) -> dict[int, str]:
-    """Whole courses to test, in a seeded order, until they hold `test_fraction` of the items.
-    Courses with no dated items stay in train (they cannot anchor a test conversation)."""
+def assign_course_splits(items: pl.DataFrame, seed: int, fractions: dict[str, float]) -> dict[int, str]:
+    """Whole courses to each held-out split in turn (test, then bench), in a seeded order,
+    until it holds its fraction of the items; the rest train. Courses with no dated items
+    stay in train (they cannot anchor a held-out conversation)."""
     sizes = items.group_by("course_id").agg(pl.len().alias("n"), pl.col("due_at").is_not_null().sum().alias("dated"))
     total = int(sizes["n"].sum())
     split = {int(cid): "train" for cid in sizes["course_id"]}
-    held = 0
-    for row in sorted(sizes.iter_rows(named=True), key=lambda r: _rank(seed, r["course_id"])):
-        if held >= test_fraction * total:
-            break
-        if row["dated"] == 0 or held + row["n"] > 2 * test_fraction * total:
-            continue
-        split[int(row["course_id"])] = "test"
-        held += row["n"]
-    if "test" not in split.values() or "train" not in split.values():
-        raise ValueError(f"cannot split {len(split)} course(s) into non-empty train and test sides")
+    order = sorted(sizes.iter_rows(named=True), key=lambda r: _rank(seed, r["course_id"]))
+    for name, fraction in fractions.items():
+        held = 0
+        for row in order:
+            if held >= fraction * total:
+                break
+            cid = int(row["course_id"])
+            if split[cid] != "train" or row["dated"] == 0 or held + row["n"] > 2 * fraction * total:
+                continue
+            split[cid] = name
+            held += row["n"]
+    missing = [name for name in ("train", *fractions) if name not in split.values()]
+    if missing:
+        raise ValueError(f"cannot split {len(split)} course(s): no course left for {missing}")
     return split
 
 
@@ -99,12 +125,20 @@ def pair_label(side: dict[str, Any]) -> str:
     return f"[{type_code}] {side['title']} @{side['course']} {status} {points}pts"
 
 
-def pairs_by_split(pairs: pl.DataFrame, seed: int, test_fraction: float) -> tuple[dict[str, list[PriorityPair]], int]:
-    """Labelled pairs whose two courses fall on the same side; pairs straddling the split are
-    left out of phase 1 (returned count) so no pair course is seen on both sides."""
+def pairs_by_split(
+    pairs: pl.DataFrame, seed: int, fractions: dict[str, float]
+) -> tuple[dict[str, list[PriorityPair]], int]:
+    """Labelled pairs whose two courses fall in the same split (pair courses are split like
+    Canvas courses); pairs straddling two splits are left out (returned count) so no pair
+    course is seen in two splits."""
     courses = sorted(set(pairs["a_course"].to_list()) | set(pairs["b_course"].to_list()), key=lambda c: _rank(seed, c))
-    n_test = max(1, round(test_fraction * len(courses))) if courses else 0
-    side = {c: ("test" if k < n_test else "train") for k, c in enumerate(courses)}
+    side: dict[str, str] = {}
+    start = 0
+    for name, fraction in fractions.items():
+        n = max(1, round(fraction * len(courses))) if courses else 0
+        side.update({c: name for c in courses[start : start + n]})
+        start += n
+    side.update({c: "train" for c in courses[start:]})
     out: dict[str, list[PriorityPair]] = {s: [] for s in SPLITS}
     straddling = 0
     for row in pairs.iter_rows(named=True):
@@ -131,13 +165,17 @@ class QuotaPlanner:
 
     floor_share = 0.008
 
-    def __init__(self, intents: tuple[Intent, ...]) -> None:
-        self.intents = list(intents)
+    def __init__(self, intents: tuple[Intent, ...], no_call_share: float) -> None:
+        self.intents = [i for i in intents if i.tools]
+        self.no_call = [i for i in intents if not i.tools]
+        self.no_call_share = no_call_share if self.no_call else 0.0
         self.used: Counter[str] = Counter()
         self.failures: Counter[str] = Counter()
         self.disabled: list[str] = []
 
     def choose(self, rng: random.Random, counts: Counter[str]) -> Intent:
+        if rng.random() < self.no_call_share:
+            return self.no_call[rng.randrange(len(self.no_call))]
         floor = self.floor_share * sum(self.used.values())
         behind = [i for i in self.intents if self.used[i.name] < floor]
         if behind:
@@ -188,94 +226,107 @@ def _roundtrip_ok(messages: list[dict[str, Any]]) -> bool:
     return not isinstance(parsed, ParseError) and parsed == expected
 
 
-class _SplitBuilder:
+@dataclass
+class SplitStats:
+    candidates: int = 0
+    not_applicable: Counter[str] = field(default_factory=Counter)
+    counts: Counter[str] = field(default_factory=Counter)
+    disabled: list[str] = field(default_factory=list)
+
+
+class SplitGenerator:
+    """Generates one split's conversations until its size and tool quotas hold."""
+
     def __init__(
         self,
         split: str,
         views: list[StudentView],
         pairs: list[PriorityPair],
         scrubber: Scrubber,
-        config: Phase1Config,
+        seed: int,
+        quotas: Quotas,
         quarantine: Quarantine,
+        stage: str = STAGE,
+        id_prefix: str = "p1",
+        counted_tools: Callable[[list[dict[str, Any]]], list[str]] | None = None,
     ) -> None:
         self.split, self.views, self.pair_pool, self.scrubber = split, views, pairs, scrubber
-        self.config, self.quarantine = config, quarantine
+        self.seed, self.quotas, self.quarantine, self.stage, self.id_prefix = seed, quotas, quarantine, stage, id_prefix
+        # Which calls of a conversation count toward the tool quotas (the bench counts only
+        # the calls it expects, those after the last user turn).
+        self.counted_tools = counted_tools
         self.pair_lookup = {(p.item_a, p.item_b): p for p in pairs}
-        intents = tuple(i for i in INTENTS if pairs or not i.needs_pairs)
-        self.planner = QuotaPlanner(intents)
-        self.counts: Counter[str] = Counter()
+        intents = tuple(i for i in INTENTS if split in i.splits and (pairs or not i.needs_pairs))
+        self.planner = QuotaPlanner(intents, quotas.no_call_share)
+        self.stats = SplitStats()
         self.rows: list[dict[str, Any]] = []
-        self.candidates = 0
-        self.not_applicable: Counter[str] = Counter()
-        self.registry = load_registry()
         self.calendars: dict[tuple[int, date], list[Event]] = {}
 
     def calendar(self, view: StudentView, now: datetime) -> list[Event]:
         """The view's calendar around `now`; it depends only on the local date, so it is built once per day."""
         key = (id(view), now.astimezone(LOCAL_TZ).date())
         if key not in self.calendars:
-            self.calendars[key] = build_calendar(view, now, self.config.seed)
+            self.calendars[key] = build_calendar(view, now, self.seed)
         return self.calendars[key]
 
-    def build(self, target: int) -> None:
+    def build(self, target: int) -> list[dict[str, Any]]:
         if not self.views:
-            raise ValueError(f"no {self.split} courses to build trajectories from")
+            raise ValueError(f"no {self.split} courses to build conversations from")
         weights = [1 + len(v.dated_items()) for v in self.views]
         tools = sorted({t for i in self.planner.intents for t in i.tools})
+        counts = self.stats.counts
         attempt = 0
         # The size is a floor, and so is every tool's quota: keep going until both hold.
-        while len(self.rows) < target or min(self.counts[t] for t in tools) < self.config.min_per_tool:
+        while len(self.rows) < target or min(counts[t] for t in tools) < self.quotas.min_per_tool:
             attempt += 1
-            if attempt > target * self.config.max_attempts_per_row:
-                short = {t: self.counts[t] for t in tools if self.counts[t] < self.config.min_per_tool}
+            if attempt > target * self.quotas.max_attempts_per_row:
+                short = {t: counts[t] for t in tools if counts[t] < self.quotas.min_per_tool}
                 raise RuntimeError(
-                    f"phase 1 {self.split}: gave up after {attempt - 1} attempts with {len(self.rows)}/{target} "
-                    f"trajectories; tools under the quota of {self.config.min_per_tool}: {short}; "
+                    f"{self.stage} {self.split}: gave up after {attempt - 1} attempts with {len(self.rows)}/{target} "
+                    f"conversations; tools under the quota of {self.quotas.min_per_tool}: {short}; "
                     f"rejections so far: {self.quarantine.reason_counts()}"
                 )
-            rng = random.Random(f"phase1|{self.config.seed}|{self.split}|{attempt}")
-            intent = self.planner.choose(rng, self.counts)
+            rng = random.Random(f"{self.id_prefix}|{self.seed}|{self.split}|{attempt}")
+            intent = self.planner.choose(rng, counts)
             view = rng.choices(self.views, weights=weights)[0]
             try:
                 now = _choose_now(view, rng)
                 backend = Backend(
-                    view.as_of(now, self.config.seed),
-                    now,
-                    self.config.seed,
-                    pairs=self.pair_lookup,
-                    events=self.calendar(view, now),
+                    view.as_of(now, self.seed), now, self.seed, pairs=self.pair_lookup, events=self.calendar(view, now)
                 )
                 dialogue = Dialogue(backend, rng, pair_pool=self.pair_pool)
                 intent.run(dialogue)
             except NotApplicable:
-                self.not_applicable[intent.name] += 1
-                self.planner.failed(intent, self.config.intent_give_up_after)
+                self.stats.not_applicable[intent.name] += 1
+                self.planner.failed(intent, self.quotas.intent_give_up_after)
                 continue
             except RejectedCandidate as rejected:
-                self.candidates += 1
+                self.stats.candidates += 1
                 self.quarantine.add(
                     rejected.reason,
                     f"{self.split} {intent.name}: {rejected.detail}",
-                    source=STAGE,
+                    source=self.stage,
                     record_id=f"{self.split}:{attempt}",
                 )
                 continue
             self.planner.succeeded(intent)
-            self.candidates += 1
-            self.accept(intent, dialogue, attempt)
+            self.stats.candidates += 1
+            self.accept(intent, dialogue, attempt, view, now)
+        self.stats.disabled = self.planner.disabled
+        return self.rows
 
-    def accept(self, intent: Intent, dialogue: Dialogue, attempt: int) -> None:
+    def accept(self, intent: Intent, dialogue: Dialogue, attempt: int, view: StudentView, now: datetime) -> None:
         tools = dialogue.tools_used()
         if sorted(tools) != sorted(intent.tools):
             raise RuntimeError(f"intent {intent.name} called {tools}, declared {intent.tools}")
         record_id = f"{self.split}:{attempt}"
         payload = {"intent": intent.name, "messages": dialogue.messages[1:]}
-        repeated = [t for t, n in Counter(tools).items() if n > self.config.max_same_tool]
+        repeated = [t for t, n in Counter(tools).items() if n > self.quotas.max_same_tool]
         if repeated:
             self.quarantine.add(
                 "tool_repeated",
-                f"{intent.name}: {repeated} more than {self.config.max_same_tool} times",
-                source=STAGE,
+                f"{intent.name}: {repeated} more than {self.quotas.max_same_tool} times",
+                source=self.stage,
                 record_id=record_id,
                 payload=payload,
             )
@@ -284,7 +335,7 @@ class _SplitBuilder:
             self.quarantine.add(
                 "codec_roundtrip",
                 f"{intent.name}: rendered calls do not parse back",
-                source=STAGE,
+                source=self.stage,
                 record_id=record_id,
                 payload=payload,
             )
@@ -295,20 +346,22 @@ class _SplitBuilder:
             self.quarantine.add(
                 "pii_flagged",
                 f"{intent.name}: {self.scrubber.name} flagged {labels}",
-                source=STAGE,
+                source=self.stage,
                 record_id=record_id,
                 payload=payload,
             )
             return
-        self.counts.update(tools)
+        self.stats.counts.update(self.counted_tools(dialogue.messages) if self.counted_tools else tools)
         self.rows.append(
             {
-                "id": f"p1-{self.split}-{len(self.rows):05d}",
+                "id": f"{self.id_prefix}-{self.split}-{len(self.rows):05d}",
                 "split": self.split,
                 "intent": intent.name,
                 "messages": dialogue.messages,
                 "item_ids": sorted(dialogue.backend.touched),
                 "tools_used": tools,
+                # What the simulated backend needs to answer these calls again (the bench harness).
+                "context": {"term": view.term, "split": view.split, "now": local_iso(now), "seed": self.seed},
             }
         )
 
@@ -321,31 +374,36 @@ def tool_cv(counts: dict[str, int], tools: tuple[str, ...]) -> float:
 def build_phase1(
     items: pl.DataFrame, pairs: pl.DataFrame, scrubber: Scrubber, config: Phase1Config = Phase1Config()
 ) -> Phase1Result:
-    """Trajectories for both splits, the rejected candidates, and the shrinkage report."""
-    split_of_course = assign_course_splits(items, config.seed, config.test_item_fraction)
+    """Trajectories for the train and test splits, the rejected candidates, and the report."""
+    split_of_course = assign_course_splits(items, config.seed, config.split_fractions)
     views = views_from_items(items, split_of_course)
-    pair_pools, straddling = pairs_by_split(pairs, config.seed, config.pair_test_fraction)
+    pair_pools, straddling = pairs_by_split(pairs, config.seed, config.pair_fractions)
     quarantine = Quarantine(STAGE)
-    builders = {}
+    generators = {}
     for split, target in (("train", config.train_size), ("test", config.test_size)):
-        builder = _SplitBuilder(
-            split, [v for v in views if v.split == split], pair_pools[split], scrubber, config, quarantine
+        generator = SplitGenerator(
+            split,
+            [v for v in views if v.split == split],
+            pair_pools[split],
+            scrubber,
+            config.seed,
+            config.quotas,
+            quarantine,
         )
-        builder.build(target)
-        builders[split] = builder
-    rows = builders["train"].rows + builders["test"].rows
+        generator.build(target)
+        generators[split] = generator
+    rows = generators["train"].rows + generators["test"].rows
     Trajectories.validate(trajectory_frame(rows))
     tools = load_registry().names
-    counts = {s: dict(sorted(b.counts.items())) for s, b in builders.items()}
+    counts = {s: dict(sorted(g.stats.counts.items())) for s, g in generators.items()}
     extra: dict[str, Any] = {
-        "train_rows": len(builders["train"].rows),
-        "test_rows": len(builders["test"].rows),
-        "train_courses": sum(1 for s in split_of_course.values() if s == "train"),
-        "test_courses": sum(1 for s in split_of_course.values() if s == "test"),
-        "pairs_used_train": len(pair_pools["train"]),
-        "pairs_used_test": len(pair_pools["test"]),
-        "pairs_straddling_split": straddling,
-        "not_applicable_attempts": sum(sum(b.not_applicable.values()) for b in builders.values()),
+        "train_rows": len(generators["train"].rows),
+        "test_rows": len(generators["test"].rows),
+        "no_call_rows": sum(1 for r in rows if not r["tools_used"]),
+        **{f"{s}_courses": sum(1 for v in split_of_course.values() if v == s) for s in SPLITS},
+        **{f"pairs_{s}": len(pair_pools[s]) for s in SPLITS},
+        "pairs_straddling_splits": straddling,
+        "not_applicable_attempts": sum(sum(g.stats.not_applicable.values()) for g in generators.values()),
         "tool_cv_train": round(tool_cv(counts["train"], tools), 4),
         "tool_cv_test": round(tool_cv(counts["test"], tools), 4),
         "tool_min_train": min(counts["train"].get(t, 0) for t in tools),
@@ -353,7 +411,7 @@ def build_phase1(
     }
     report = report_from(
         STAGE,
-        rows_in=sum(b.candidates for b in builders.values()),
+        rows_in=sum(g.stats.candidates for g in generators.values()),
         rows_out=len(rows),
         quarantine=quarantine,
         **extra,
@@ -364,7 +422,7 @@ def build_phase1(
         report=report,
         split_of_course=split_of_course,
         tool_counts=counts,
-        disabled_intents={s: b.planner.disabled for s, b in builders.items()},
+        disabled_intents={s: g.stats.disabled for s, g in generators.items()},
     )
 
 

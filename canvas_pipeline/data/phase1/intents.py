@@ -1056,12 +1056,73 @@ def which_first_canvas(d: Dialogue) -> None:
     )
 
 
+# ------------------------------------------------------------------ no tool applies
+
+TRAIN_OFF_TOPIC = (
+    ("Thanks, that's all I needed!", "thanks"),
+    ("Thank you so much, you're a lifesaver.", "thanks"),
+    ("What's the capital of Australia?", "general"),
+    ("Can you recommend a good movie for tonight?", "general"),
+    ("Write me a haiku about finals week.", "general"),
+    ("What's 17 times 23?", "general"),
+    ("Tell me a fun fact.", "general"),
+    ("Order me a large pepperoni pizza.", "action"),
+    ("Can you text my roommate that I'll be late?", "action"),
+    ("Buy me a parking pass for next semester.", "action"),
+    ("How's the weather looking tomorrow?", "general"),
+    ("Hi there!", "greeting"),
+    ("Good morning!", "greeting"),
+)
+
+BENCH_OFF_TOPIC = (
+    ("Appreciate the help, bye!", "thanks"),
+    ("Who painted the Mona Lisa?", "general"),
+    ("Translate 'good luck on your exam' into Spanish.", "general"),
+    ("What's a good recipe for banana bread?", "general"),
+    ("How many ounces are in a pound?", "general"),
+    ("Book me a haircut for Saturday.", "action"),
+    ("Call an Uber to the library.", "action"),
+    ("Pay my tuition bill.", "action"),
+    ("Who won the basketball game last night?", "general"),
+    ("Hey, how are you?", "greeting"),
+    ("Yo!", "greeting"),
+)
+
+OFF_TOPIC_ANSWERS = {
+    "thanks": (
+        "You're welcome! Good luck with your classes.",
+        "Happy to help. Ping me whenever you need your schedule or deadlines.",
+    ),
+    "greeting": (
+        "Hi! I can check your Canvas deadlines, grades and announcements, manage your calendar, or plan study time. What do you need?",
+    ),
+    "general": (
+        "That's outside what I can help with: I work with your Canvas courses, your calendar and study planning. Want me to check what's due?",
+        "I can't answer that one. I can look up assignments, grades and announcements, or find you study time.",
+    ),
+    "action": (
+        "I can't do that: my tools cover your Canvas courses, your calendar and study planning only.",
+        "That's not something I can do for you. I can manage your calendar or check your coursework, though.",
+    ),
+}
+
+
+def _off_topic(requests: tuple[tuple[str, str], ...]) -> Callable[[Dialogue], None]:
+    def run(d: Dialogue) -> None:
+        text, kind = d.pick(requests)
+        d.user(text)
+        d.answer(d.pick(OFF_TOPIC_ANSWERS[kind]))
+
+    return run
+
+
 @dataclass(frozen=True)
 class Intent:
     name: str
     tools: tuple[str, ...]
     run: Callable[[Dialogue], None]
     needs_pairs: bool = False
+    splits: frozenset[str] = frozenset({"train", "test", "bench"})
 
 
 INTENTS: tuple[Intent, ...] = (
@@ -1123,4 +1184,7 @@ INTENTS: tuple[Intent, ...] = (
     Intent("exam_day_booked", ("study.exam_bracket", "calendar.create_event"), exam_day_booked),
     Intent("which_first_pair", ("reranker.priority_hint",), which_first_pair, needs_pairs=True),
     Intent("which_first_canvas", ("canvas.get_assignments", "reranker.priority_hint"), which_first_canvas),
+    # No tool serves these: the right answer makes no call. The bench asks its own questions.
+    Intent("off_topic", (), _off_topic(TRAIN_OFF_TOPIC), splits=frozenset({"train", "test"})),
+    Intent("off_topic_bench", (), _off_topic(BENCH_OFF_TOPIC), splits=frozenset({"bench"})),
 )

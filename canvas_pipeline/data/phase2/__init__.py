@@ -1,0 +1,1 @@
+"""Phase 2: DPO preference pairs by named mutation, 8 axes plus mixed."""

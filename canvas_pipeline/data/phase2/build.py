@@ -1,0 +1,214 @@
+"""Phase 2: DPO preference pairs, true by construction.
+
+Sources are the phase-1 trajectories that pass G7 and G8 row by row (and the dataset G4);
+every decision point of a trajectory can become a pair: chosen is what the trajectory
+did, rejected a named mutation of it. Pairs stay on their trajectory's side of the split,
+so the split is item-disjoint as phase 1's is. A candidate is kept only when its rejected
+side violates every axis it names and its chosen side violates none.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from canvas_pipeline.data.phase1.dialogue import NotApplicable
+from canvas_pipeline.data.phase2.axes import violated_axes
+from canvas_pipeline.data.phase2.mutations import MUTATIONS, Mutation, by_axis
+from canvas_pipeline.data.phase2.points import DecisionPoint, assistant_calls, assistant_text, decision_points
+from canvas_pipeline.data.stage import Quarantine, StageReport, report_from
+from canvas_pipeline.guardrails.checks import g4_tool_balance, g7_known_tools, g8_round_trip
+from canvas_pipeline.guardrails.inputs import sample_from_row
+from canvas_pipeline.tools.chat_format import tools_json
+from canvas_pipeline.tools.registry import load_registry
+
+STAGE = "phase2/dpo_pairs"
+EDIT_ORDER = {1: 0, 7: 0, 3: 1, 2: 2}
+TRAIN_AXIS_TARGETS = (200, 200, 200, 600, 200, 200, 200, 600)
+# Axes a mixed pair breaks at once: how a fine-tuned model really goes wrong. No mixed pair
+# is decided at an answer (axis 8): its chosen side has no call, and G1 needs >= 80% with one.
+MIXED_AXES: tuple[tuple[int, ...], ...] = (
+    (1, 2),
+    (1, 3),
+    (2, 3),
+    (3, 7),
+    (2, 7),
+    (1, 4),
+    (2, 4),
+    (3, 4),
+    (4, 6),
+    (1, 5),
+    (2, 5),
+    (3, 5),
+    (1, 6),
+    (2, 6),
+    (3, 6),
+    (6, 7),
+    (2, 3, 5),
+)
+
+
+@dataclass(frozen=True)
+class Phase2Config:
+    seed: int = 0
+    axis_targets: tuple[int, ...] = TRAIN_AXIS_TARGETS
+    mixed_target: int = 1200
+    test_scale: float = 1 / 8  # test targets = train targets x this
+
+
+@dataclass
+class Phase2Result:
+    rows: list[dict[str, Any]]
+    quarantine: Quarantine
+    report: StageReport
+
+
+def usable_sources(phase1_rows: Sequence[dict[str, Any]], quarantine: Quarantine) -> list[dict[str, Any]]:
+    """Phase-1 rows that pass G7 and G8 on their own; the rest are quarantined. The whole set
+    must pass G4, or nothing is built from it."""
+    samples = [sample_from_row("phase1", "sft", row, row["id"]) for row in phase1_rows]
+    g4 = g4_tool_balance([s for s in samples if s.split == "train"], load_registry().names)
+    if not g4.passed:
+        raise ValueError(f"phase 1 fails G4, no preference pairs are built from it: {list(g4.details)}")
+    kept = []
+    for row, sample in zip(phase1_rows, samples, strict=True):
+        failures = [r for r in (g7_known_tools([sample], load_registry()), g8_round_trip([sample])) if not r.passed]
+        if failures:
+            quarantine.add(
+                f"source_fails_{failures[0].id}", "; ".join(failures[0].details), source="phase1", record_id=row["id"]
+            )
+            continue
+        kept.append(row)
+    return kept
+
+
+def _chosen_calls_or_source(point: DecisionPoint, source: Mutation | None, rng: random.Random) -> tuple[list, int]:
+    """The calls the rejected side starts from, and which one an edit should change."""
+    if source is not None:
+        calls = source.fn(point, rng)
+        needed = {c.name for c in point.calls}
+        extra = [i for i, c in enumerate(calls) if c.name not in needed]
+        return calls, (extra[rng.randrange(len(extra))] if extra else rng.randrange(len(calls)))
+    if point.kind != "call":
+        raise NotApplicable("edits and renders need a call decision")
+    calls = list(point.calls)
+    return calls, rng.randrange(len(calls))
+
+
+def rejected_message(point: DecisionPoint, recipe: Sequence[Mutation], rng: random.Random) -> dict[str, Any]:
+    """Apply a recipe (at most one source, edits of distinct axes, at most one render)."""
+    source = next((m for m in recipe if m.stage == "source"), None)
+    render = next((m for m in recipe if m.stage == "render"), None)
+    calls, target = _chosen_calls_or_source(point, source, rng)
+    # Tool changes first (they rebuild the arguments), then values, then keys: a later edit
+    # never undoes what an earlier one broke.
+    for edit in sorted((m for m in recipe if m.stage == "edit"), key=lambda m: EDIT_ORDER[m.axis]):
+        calls[target] = edit.fn(calls[target], point, rng)
+    if render is not None:
+        return assistant_text(render.fn(calls, rng))
+    return assistant_calls(calls, point.next_call_id())
+
+
+def _recipes(axes: tuple[int, ...], rng: random.Random) -> Iterator[tuple[Mutation, ...]]:
+    """Every combination of one mutation per axis, in a seeded order, that has at most one
+    source and one render (mixed pairs render only with Python-repr arguments, which keep
+    the calls readable so their other axes stay checkable)."""
+    options = []
+    for axis in axes:
+        mutations = by_axis(axis)
+        if len(axes) > 1 and axis == 6:
+            mutations = [m for m in mutations if m.name == "python_repr_arguments"]
+        options.append(rng.sample(mutations, len(mutations)))
+    combos: list[tuple[Mutation, ...]] = [()]
+    for choices in options:
+        combos = [c + (m,) for c in combos for m in choices]
+    for combo in combos:
+        stages = Counter(m.stage for m in combo)
+        if stages["source"] <= 1 and stages["render"] <= 1:
+            yield combo
+
+
+class _PairMaker:
+    def __init__(self, split: str, points: list[DecisionPoint], seed: int) -> None:
+        self.split, self.points, self.seed = split, points, seed
+        self.rows: list[dict[str, Any]] = []
+        self.seen: set[str] = set()
+        self.ineffective: Counter[str] = Counter()
+
+    def make(self, axes: tuple[int, ...], target: int, label: str) -> int:
+        rng = random.Random(f"phase2|{self.seed}|{self.split}|{label}")
+        order = rng.sample(self.points, len(self.points))
+        made = 0
+        for point in order:
+            if made >= target:
+                break
+            for recipe in _recipes(axes, rng):
+                try:
+                    rejected = rejected_message(point, recipe, rng)
+                except NotApplicable:
+                    continue
+                if not set(axes) <= violated_axes(point, rejected) or violated_axes(point, point.chosen):
+                    self.ineffective["+".join(m.name for m in recipe)] += 1
+                    continue
+                if self.add(point, rejected, recipe):
+                    made += 1
+                    break
+        return made
+
+    def add(self, point: DecisionPoint, rejected: dict[str, Any], recipe: Sequence[Mutation]) -> bool:
+        key = json.dumps([point.key, rejected], sort_keys=True)
+        if key in self.seen:
+            return False
+        self.seen.add(key)
+        axes = sorted({m.axis for m in recipe})
+        self.rows.append(
+            {
+                "id": f"p2-{self.split}-{len(self.rows):05d}",
+                "split": self.split,
+                "prompt": point.prompt_messages(),
+                "chosen": [point.chosen],
+                "rejected": [rejected],
+                "tools": tools_json(),
+                "axis": axes[0] if len(axes) == 1 else axes,
+                "mutation": recipe[0].name if len(recipe) == 1 else [m.name for m in recipe],
+                "item_ids": list(point.item_ids),
+                "source_id": point.key,
+            }
+        )
+        return True
+
+
+def build_phase2(phase1_rows: Sequence[dict[str, Any]], config: Phase2Config = Phase2Config()) -> Phase2Result:
+    quarantine = Quarantine(STAGE)
+    sources = usable_sources(phase1_rows, quarantine)
+    rows: list[dict[str, Any]] = []
+    extra: dict[str, Any] = {}
+    for split in ("train", "test"):
+        points = [p for row in sources if row["split"] == split for p in decision_points(row)]
+        scale = 1.0 if split == "train" else config.test_scale
+        maker = _PairMaker(split, points, config.seed)
+        for axis, train_target in enumerate(config.axis_targets, start=1):
+            target = round(train_target * scale)
+            extra[f"{split}.axis{axis}"] = maker.make((axis,), target, f"axis{axis}")
+            extra[f"{split}.axis{axis}_target"] = target
+        mixed_target = round(config.mixed_target * scale)
+        per_combo = -(-mixed_target // len(MIXED_AXES))
+        made = 0
+        for axes in MIXED_AXES:
+            made += maker.make(axes, min(per_combo, mixed_target - made), "mixed" + "".join(map(str, axes)))
+        extra[f"{split}.mixed"] = made
+        extra[f"{split}.mixed_target"] = mixed_target
+        extra[f"{split}.pairs"] = len(maker.rows)
+        extra[f"{split}.decision_points"] = len(points)
+        extra[f"{split}.mutations_not_effective"] = sum(maker.ineffective.values())
+        rows += maker.rows
+    mutation_counts = Counter(
+        m for r in rows for m in ([r["mutation"]] if isinstance(r["mutation"], str) else r["mutation"])
+    )
+    extra.update({f"mutation.{name}": mutation_counts.get(name, 0) for name in (m.name for m in MUTATIONS)})
+    report = report_from(STAGE, rows_in=len(phase1_rows), rows_out=len(sources), quarantine=quarantine, **extra)
+    return Phase2Result(rows, quarantine, report)

@@ -1,0 +1,1 @@
+"""Phase 3: KTO binary feedback (unpaired desirable / undesirable completions)."""

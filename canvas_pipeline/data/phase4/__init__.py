@@ -1,0 +1,1 @@
+"""Phase 4: the benchmark, from courses held out of every training split."""
