@@ -100,6 +100,72 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0 if report["passed"] else 1
 
 
+def cmd_base(args: argparse.Namespace) -> int:
+    """Build the profile's base model under DATA_DIR/models/PROFILE/base_model and score it
+    on the bench (G3 >= 20%); exits 1 when G3 fails."""
+    import json
+
+    from canvas_pipeline.evaluation.bench import bench_folder
+    from canvas_pipeline.training.base_model import build_base_model
+    from canvas_pipeline.training.profiles import get_profile
+    from canvas_pipeline.training.run import base_model_dir
+    from canvas_pipeline.training.tokenizer import profile_tokenizer_dir
+
+    out, profile = Path(args.data_dir), get_profile(args.profile)
+    report = build_base_model(
+        profile, profile_tokenizer_dir(out, profile.name), base_model_dir(out, profile.name), print
+    )
+    print(f"base model: {report.source}, {report.parameters} parameters, {report.wall_s:.0f}s -> {report.path}")
+    summary, _ = bench_folder(report.path, out / "phase4" / "benchmark.jsonl", profile.budget.bench_items, args.seed)
+    accuracy = summary["tool_selection_accuracy"]
+    print(json.dumps({k: v for k, v in summary.items() if k != "per_tool"}))
+    print(f"G3 {'pass' if accuracy >= 0.2 else 'FAIL'}: base tool selection {accuracy:.1%} (threshold 20%)")
+    return 0 if accuracy >= 0.2 else 1
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """Train one method (its gates first) into DATA_DIR/models/PROFILE/checkpoints/METHOD;
+    exits 1 when G12, G2 or G5 stops it."""
+    import json
+
+    from canvas_pipeline.training.run import GateError, train_method
+
+    try:
+        report = train_method(args.method, Path(args.data_dir), Path(args.data_dir), args.profile, args.seed)
+    except GateError as error:
+        print(f"canvas-train train: {error}", file=sys.stderr)
+        return 1
+    print(json.dumps(report.metadata, indent=1, default=str))
+    print(f"{report.method} checkpoint in {report.path}")
+    return 0
+
+
+def cmd_pipeline(args: argparse.Namespace) -> int:
+    """The embedded default through Dagster, in this process, recorded in $DAGSTER_HOME's
+    instance: data_job, base_model_job, then training_job once per method partition (sft
+    first: it is the reference of the others). Stops at the first failed run."""
+    import time
+
+    import dagster as dg
+
+    from canvas_pipeline.definitions import defs
+    from canvas_pipeline.training.methods import METHOD_NAMES
+
+    instance = dg.DagsterInstance.get()
+    runs: list[tuple[str, str | None]] = [("data_job", None), ("base_model_job", None)]
+    runs += [("training_job", m) for m in (args.methods or METHOD_NAMES)]
+    for job_name, partition in runs:
+        started = time.perf_counter()
+        job = defs.resolve_job_def(job_name)
+        result = job.execute_in_process(instance=instance, partition_key=partition, raise_on_error=False)
+        label = job_name + (f"[{partition}]" if partition else "")
+        status = "ok" if result.success else "FAILED"
+        print(f"{label:<28} {status} in {time.perf_counter() - started:.0f}s (run {result.run_id})")
+        if not result.success:
+            return 1
+    return 0
+
+
 def _cache_dir() -> Path:
     import os
 
@@ -145,6 +211,29 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--tokenizer", help="tokenizer folder (default: DATA_DIR/models/PROFILE/tokenizer, else built)")
     check.add_argument("--json", help="where to write the JSON report (default DATA_DIR/guardrails.json)")
     check.set_defaults(func=cmd_check)
+
+    from canvas_pipeline.training.methods import METHOD_NAMES
+
+    base = sub.add_parser(
+        "base", help="build the base model and score it on the bench (G3)", description=cmd_base.__doc__
+    )
+    base.add_argument("--data-dir", required=True, help="folder `canvas-train data` wrote")
+    base.add_argument("--profile", default="tiny", help="model profile (default tiny)")
+    base.add_argument("--seed", type=int, default=0, help="seed for the bench subset (default 0)")
+    base.set_defaults(func=cmd_base)
+
+    train = sub.add_parser("train", help="train one of the 9 methods", description=cmd_train.__doc__)
+    train.add_argument("--method", required=True, choices=METHOD_NAMES, help="training method")
+    train.add_argument("--data-dir", required=True, help="folder with the datasets and the base model")
+    train.add_argument("--profile", default="tiny", help="model profile (default tiny)")
+    train.add_argument("--seed", type=int, default=0, help="seed for subsets and training (default 0)")
+    train.set_defaults(func=cmd_train)
+
+    pipeline = sub.add_parser(
+        "pipeline", help="run the embedded default through Dagster", description=cmd_pipeline.__doc__
+    )
+    pipeline.add_argument("--methods", nargs="*", choices=METHOD_NAMES, help="methods to train (default: all 9)")
+    pipeline.set_defaults(func=cmd_pipeline)
     return parser
 
 

@@ -7,13 +7,14 @@ import dagster as dg
 
 from canvas_pipeline.defs.assets_data import DATA_ASSETS
 from canvas_pipeline.defs.assets_models import MODEL_ASSETS
+from canvas_pipeline.defs.assets_training import TRAINING_ASSETS, TRAINING_CHECKS
 from canvas_pipeline.defs.checks import GUARDRAIL_CHECKS
 from canvas_pipeline.defs.jobs import JOBS
 from canvas_pipeline.defs.resources import DataSettings, ModelSettings
 
 defs = dg.Definitions(
-    assets=[*DATA_ASSETS, *MODEL_ASSETS],
-    asset_checks=GUARDRAIL_CHECKS,
+    assets=[*DATA_ASSETS, *MODEL_ASSETS, *TRAINING_ASSETS],
+    asset_checks=[*GUARDRAIL_CHECKS, *TRAINING_CHECKS],
     jobs=JOBS,
     resources={"data": DataSettings(), "model": ModelSettings()},
 )

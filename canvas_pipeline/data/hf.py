@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from canvas_pipeline.data.io import read_jsonl
 
 if TYPE_CHECKING:
-    from datasets import DatasetDict, Features
+    from datasets import Dataset, DatasetDict, Features
 
 
 def _features(kind: str) -> Features:
@@ -52,19 +52,22 @@ def _features(kind: str) -> Features:
     return Features({**common, **per_kind[kind]})
 
 
-def dataset_dict(rows: Sequence[dict[str, Any]], kind: str) -> DatasetDict:
-    """`train` and `test` datasets in TRL's format for `kind` (sft, preference, kto)."""
-    from datasets import Dataset, DatasetDict
+def to_dataset(rows: Sequence[dict[str, Any]], kind: str) -> Dataset:
+    """One dataset in TRL's format for `kind` (sft, preference, kto)."""
+    from datasets import Dataset
 
     features = _features(kind)
-    columns = list(features)
+    if not rows:
+        return Dataset.from_dict({c: [] for c in features}, features=features)
+    return Dataset.from_list([{c: r.get(c) for c in features} for r in rows], features=features)
+
+
+def dataset_dict(rows: Sequence[dict[str, Any]], kind: str) -> DatasetDict:
+    """`train` and `test` datasets in TRL's format for `kind` (sft, preference, kto)."""
+    from datasets import DatasetDict
+
     return DatasetDict(
-        {
-            split: Dataset.from_list(
-                [{c: r.get(c) for c in columns} for r in rows if r["split"] == split], features=features
-            )
-            for split in ("train", "test")
-        }
+        {split: to_dataset([r for r in rows if r["split"] == split], kind) for split in ("train", "test")}
     )
 
 

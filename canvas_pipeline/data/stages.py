@@ -99,7 +99,7 @@ def run_scrub_stage(out_dir: Path, scrubber_kind: str = "rule", model: str | Non
     return scrubbed.report
 
 
-def _curated(out_dir: Path, scrubber_kind: str, model: str | None) -> tuple[pl.DataFrame, pl.DataFrame, Scrubber]:
+def curated_inputs(out_dir: Path, scrubber_kind: str, model: str | None) -> tuple[pl.DataFrame, pl.DataFrame, Scrubber]:
     """The scrubbed tables and the scrubber that gates every generated conversation."""
     curated = stage_dir(out_dir, CURATED)
     items = pl.read_parquet(_require(curated / "scrubbed_items.parquet", CURATED))
@@ -129,7 +129,7 @@ def run_phase1_stage(
     out_dir: Path, config: Phase1Config, scrubber_kind: str = "rule", model: str | None = None
 ) -> StageReport:
     """Build OUT/phase1 from OUT/curated; the same scrubber gates every finished trajectory."""
-    items, pairs, scrubber = _curated(out_dir, scrubber_kind, model)
+    items, pairs, scrubber = curated_inputs(out_dir, scrubber_kind, model)
     result = build_phase1(items, pairs, scrubber, config)
     extra = {
         "config": asdict(config),
@@ -156,7 +156,7 @@ def run_phase4_stage(
     out_dir: Path, config: Phase4Config, scrubber_kind: str = "rule", model: str | None = None
 ) -> StageReport:
     """The benchmark from OUT/curated, on the courses phase 1 held out for it, into OUT/phase4."""
-    items, pairs, scrubber = _curated(out_dir, scrubber_kind, model)
+    items, pairs, scrubber = curated_inputs(out_dir, scrubber_kind, model)
     result = build_phase4(items, pairs, scrubber, phase1_config(out_dir), config)
     return _save_dataset(out_dir, PHASE4, result.rows, result.quarantine, result.report, {"config": asdict(config)})
 

@@ -13,12 +13,62 @@ from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
+class Budget:
+    """How much of each dataset a profile trains on, and for how long. `None` means all of it
+    (full epochs). The tiny profile trains seeded subsets for a fixed number of steps so the
+    embedded default stays in minutes on two CPU cores; the numbers land in the metadata."""
+
+    max_steps: int | None
+    batch_size: int
+    grad_accum: int
+    train_rows: int | None
+    eval_rows: int | None
+    bench_items: int | None
+    warmup_rows: int
+    warmup_steps: int
+    warmup_learning_rate: float
+    gradient_checkpointing: bool
+    bf16: bool
+    save_steps: int
+
+
+@dataclass(frozen=True)
 class Profile:
     name: str
     max_length: int
     hub_model_id: str | None  # None: built locally (tokenizer trained here, model from a config)
     description: str
+    budget: Budget
 
+
+TINY_BUDGET = Budget(
+    max_steps=12,
+    batch_size=8,
+    grad_accum=1,
+    train_rows=256,
+    eval_rows=48,
+    bench_items=192,
+    warmup_rows=1500,
+    warmup_steps=150,
+    warmup_learning_rate=3e-3,
+    gradient_checkpointing=False,
+    bf16=False,
+    save_steps=6,
+)
+GPU_BUDGET = Budget(
+    max_steps=None,
+    batch_size=4,
+    grad_accum=4,
+    train_rows=None,
+    eval_rows=None,
+    bench_items=None,
+    warmup_rows=0,
+    warmup_steps=0,
+    warmup_learning_rate=0.0,
+    gradient_checkpointing=True,
+    bf16=True,
+    save_steps=100,
+)
 
 PROFILES: dict[str, Profile] = {
     "tiny": Profile(
@@ -26,18 +76,21 @@ PROFILES: dict[str, Profile] = {
         max_length=2048,
         hub_model_id=None,
         description="Gemma4ForCausalLM from a small Gemma4TextConfig and a locally trained tokenizer; CPU, minutes.",
+        budget=TINY_BUDGET,
     ),
     "e2b": Profile(
         name="e2b",
         max_length=4096,
         hub_model_id="google/gemma-4-e2b-it",
         description="google/gemma-4-e2b-it from the Hub (token from HF_TOKEN), bf16, GPU.",
+        budget=GPU_BUDGET,
     ),
     "e2b-shape": Profile(
         name="e2b-shape",
         max_length=4096,
         hub_model_id=None,
         description="The E2B text architecture at full size with random weights, for speed and memory on a GPU.",
+        budget=GPU_BUDGET,
     ),
 }
 

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 PAD, EOS, UNK = "<pad>", "<eos>", "<unk>"
 # Ids 0, 1, 2 as in Gemma: pad, eos, bos.
 TINY_SPECIAL_TOKENS: tuple[str, ...] = (PAD, EOS, BOS, UNK, *SPECIAL_TOKENS, "<|think|>", "<|channel>", "<channel|>")
-TINY_VOCAB_SIZE = 8192
+TINY_VOCAB_SIZE = 4096
 CORPUS_SEED = 4242
 CORPUS_ROWS = 400
 _SPLIT_RE = re.compile("|".join(re.escape(t) for t in TINY_SPECIAL_TOKENS))

@@ -25,7 +25,7 @@ import polars as pl
 from canvas_pipeline.data.backend import Backend, PriorityPair
 from canvas_pipeline.data.calendar import Event, build_calendar
 from canvas_pipeline.data.io import dumps_canonical
-from canvas_pipeline.data.phase1.dialogue import Dialogue, NotApplicable, RejectedCandidate
+from canvas_pipeline.data.phase1.dialogue import Dialogue, NotApplicable, Phrasebook, RejectedCandidate
 from canvas_pipeline.data.phase1.intents import INTENTS, Intent
 from canvas_pipeline.data.pii import Scrubber
 from canvas_pipeline.data.schemas import Trajectories
@@ -249,12 +249,14 @@ class SplitGenerator:
         stage: str = STAGE,
         id_prefix: str = "p1",
         counted_tools: Callable[[list[dict[str, Any]]], list[str]] | None = None,
+        phrasebook: Phrasebook | None = None,
     ) -> None:
         self.split, self.views, self.pair_pool, self.scrubber = split, views, pairs, scrubber
         self.seed, self.quotas, self.quarantine, self.stage, self.id_prefix = seed, quotas, quarantine, stage, id_prefix
         # Which calls of a conversation count toward the tool quotas (the bench counts only
         # the calls it expects, those after the last user turn).
         self.counted_tools = counted_tools
+        self.phrasebook = phrasebook
         self.pair_lookup = {(p.item_a, p.item_b): p for p in pairs}
         intents = tuple(i for i in INTENTS if split in i.splits and (pairs or not i.needs_pairs))
         self.planner = QuotaPlanner(intents, quotas.no_call_share)
@@ -294,7 +296,9 @@ class SplitGenerator:
                 backend = Backend(
                     view.as_of(now, self.seed), now, self.seed, pairs=self.pair_lookup, events=self.calendar(view, now)
                 )
-                dialogue = Dialogue(backend, rng, pair_pool=self.pair_pool)
+                dialogue = Dialogue(
+                    backend, rng, pair_pool=self.pair_pool, intent=intent.name, phrasebook=self.phrasebook
+                )
                 intent.run(dialogue)
             except NotApplicable:
                 self.stats.not_applicable[intent.name] += 1

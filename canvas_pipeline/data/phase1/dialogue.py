@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from canvas_pipeline.data.backend import Backend
 from canvas_pipeline.data.student_view import StudentView
@@ -29,12 +29,22 @@ class RejectedCandidate(Exception):
         self.reason, self.detail = reason, detail
 
 
+class Phrasebook(Protocol):
+    """Another way to word an intent's requests (the base model's warm-up corpus uses one
+    whose templates share nothing with the intents' own)."""
+
+    def phrase(self, intent: str, index: int, slots: dict[str, Any], rng: random.Random) -> str: ...
+
+
 @dataclass
 class Dialogue:
     backend: Backend
     rng: random.Random
     pair_pool: list[Any] = field(default_factory=list)
     messages: list[dict[str, Any]] = field(default_factory=list)
+    intent: str = ""
+    phrasebook: Phrasebook | None = None
+    _said: int = 0
 
     def __post_init__(self) -> None:
         if not self.messages:
@@ -54,7 +64,11 @@ class Dialogue:
         return options[self.rng.randrange(len(options))]
 
     def say(self, templates: tuple[str, ...], **slots: Any) -> str:
-        """One phrasing of a request, with a light casual prefix/suffix."""
+        """One phrasing of a request, with a light casual prefix/suffix (or the phrasebook's
+        wording of this intent's n-th request, when one is set)."""
+        if self.phrasebook is not None:
+            self._said += 1
+            return self.phrasebook.phrase(self.intent, self._said - 1, slots, self.rng)
         text = self.pick(templates).format(**slots)
         prefix, suffix = self.pick(PREFIXES), self.pick(SUFFIXES)
         if prefix and prefix.endswith(", ") and text[:1].isupper() and not text[:2].isupper():

@@ -1,0 +1,140 @@
+"""The base model, its bench gate (G3) and the 9-method checkpoint matrix.
+
+Domain work happens in `canvas_pipeline.training` and `canvas_pipeline.evaluation`; these
+assets wire it, forward TRL's logs to the run log and record the metadata. Torch and
+friends are imported inside the asset bodies so loading the definitions stays light.
+"""
+
+import json
+from typing import Any
+
+import dagster as dg
+
+from canvas_pipeline.defs.assets_data import PHASE1_KEY, PHASE2_KEY, PHASE3_KEY, PHASE4_KEY
+from canvas_pipeline.defs.assets_models import TOKENIZER_KEY
+from canvas_pipeline.defs.resources import DataSettings, ModelSettings
+from canvas_pipeline.training.methods import METHOD_NAMES
+
+BASE_MODEL_KEY = dg.AssetKey(["models", "base_model"])
+BASE_BENCH_KEY = dg.AssetKey(["eval", "base_bench"])
+CHECKPOINT_KEY = dg.AssetKey(["models", "checkpoint"])
+METHOD_PARTITIONS = dg.StaticPartitionsDefinition(list(METHOD_NAMES))
+G3_THRESHOLD = 0.20
+
+
+def _json(value: Any) -> dg.MetadataValue:
+    return dg.MetadataValue.json(json.loads(json.dumps(value, default=str)))
+
+
+@dg.asset(key=BASE_MODEL_KEY, deps=[TOKENIZER_KEY], group_name="models", kinds={"pytorch", "huggingface"})
+def base_model(context: dg.AssetExecutionContext, data: DataSettings, model: ModelSettings) -> dg.MaterializeResult:
+    """The profile's starting model, weights and tokenizer in one folder. tiny: a random
+    two-layer Gemma-4 warmed up on generic tool-call conversations whose wording and items
+    are disjoint from the bench; e2b: google/gemma-4-e2b-it from the Hub (HF_TOKEN);
+    e2b-shape: the E2B architecture with random weights."""
+    from canvas_pipeline.training.base_model import build_base_model
+    from canvas_pipeline.training.profiles import get_profile
+    from canvas_pipeline.training.run import base_model_dir
+    from canvas_pipeline.training.tokenizer import profile_tokenizer_dir
+
+    report = build_base_model(
+        get_profile(model.profile),
+        profile_tokenizer_dir(data.out_path, model.profile),
+        base_model_dir(data.out_path, model.profile),
+        log_sink=context.log.info,
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "profile": report.profile,
+            "source": report.source,
+            "parameters": report.parameters,
+            "warmup_rows": report.warmup_rows,
+            "warmup_steps": report.warmup_steps,
+            "warmup_final_loss": report.warmup_final_loss,
+            "wall_s": round(report.wall_s, 1),
+            "path": dg.MetadataValue.path(str(report.path)),
+        }
+    )
+
+
+@dg.asset(key=BASE_BENCH_KEY, deps=[BASE_MODEL_KEY, PHASE4_KEY], group_name="eval", kinds={"pytorch"})
+def base_bench(context: dg.AssetExecutionContext, data: DataSettings, model: ModelSettings) -> dg.MaterializeResult:
+    """The bench harness on the base model, with the training system prompt and special
+    tokens kept in decoding: tool-selection accuracy overall and per tool. G3 (>= 20%)
+    is the blocking check on it, so no method trains on a base the harness cannot score."""
+    from canvas_pipeline.evaluation.bench import bench_folder
+    from canvas_pipeline.training.profiles import get_profile
+    from canvas_pipeline.training.run import base_model_dir
+
+    profile = get_profile(model.profile)
+    summary, outcomes = bench_folder(
+        base_model_dir(data.out_path, model.profile),
+        data.out_path / "phase4" / "benchmark.jsonl",
+        profile.budget.bench_items,
+        data.seed,
+    )
+    out = data.out_path / "eval" / model.profile / "base_bench.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".tmp")
+    tmp.write_text(json.dumps({**summary, "outputs": {o.item_id: o.output for o in outcomes}}, indent=1))
+    tmp.replace(out)
+    context.log.info(f"base bench: {summary['tool_selection_accuracy']:.3f} tool selection on {summary['items']} items")
+    return dg.MaterializeResult(
+        metadata={
+            "tool_selection_accuracy": summary["tool_selection_accuracy"],
+            "format_validity": summary["format_validity"],
+            "items": summary["items"],
+            "per_tool": _json(summary["per_tool"]),
+            "path": dg.MetadataValue.path(str(out)),
+        }
+    )
+
+
+@dg.asset_check(asset=BASE_BENCH_KEY, blocking=True, name="G3_base_model_bench_score")
+def g3_base_bench(data: DataSettings, model: ModelSettings) -> dg.AssetCheckResult:
+    """G3: the bench harness scores the base model at >= 20% tool selection before any
+    fine-tune is trained or tested (ERROR severity: blocks the checkpoints)."""
+    path = data.out_path / "eval" / model.profile / "base_bench.json"
+    accuracy = json.loads(path.read_text())["tool_selection_accuracy"]
+    return dg.AssetCheckResult(
+        passed=accuracy >= G3_THRESHOLD,
+        severity=dg.AssetCheckSeverity.ERROR,
+        metadata={"tool_selection_accuracy": accuracy, "threshold": G3_THRESHOLD},
+    )
+
+
+@dg.asset(
+    key=CHECKPOINT_KEY,
+    partitions_def=METHOD_PARTITIONS,
+    deps=[PHASE1_KEY, PHASE2_KEY, PHASE3_KEY, BASE_MODEL_KEY, BASE_BENCH_KEY],
+    group_name="models",
+    kinds={"pytorch", "huggingface"},
+    op_tags={"gpu": "1"},
+)
+def checkpoint(context: dg.AssetExecutionContext, data: DataSettings, model: ModelSettings) -> dg.MaterializeResult:
+    """One training method per partition, trained by TRL/PEFT from the method table. Before
+    it trains: G12 (rows) and G2 (non-empty, item-disjoint eval) on its dataset and a G5
+    one-step dry run (grad_norm < 1, no NaN/Inf); any failure fails the partition with the
+    reason. DPO-family and KTO partitions start from, and are referenced against, the `sft`
+    partition's checkpoint. The metadata holds losses, per-axis eval reward margins, grad
+    norms, parameter counts, tokens/s, peak memory, wall time and the share of bench
+    outputs identical to SFT's. A killed run resumes from its last saved trainer state."""
+    from canvas_pipeline.training.run import GateError, train_method
+
+    method = context.partition_key
+    try:
+        report = train_method(method, data.out_path, data.out_path, model.profile, data.seed, log=context.log.info)
+    except GateError as error:
+        raise dg.Failure(description=str(error), metadata={"gate": str(error)}) from error
+    except FileNotFoundError as error:
+        raise dg.Failure(description=str(error)) from error
+    meta: dict[str, Any] = {}
+    for key, value in report.metadata.items():
+        meta[key] = _json(value) if isinstance(value, dict | list) else value
+    meta["path"] = dg.MetadataValue.path(str(report.path))
+    meta["gates"] = _json({g.id: g.status for g in report.gates} | {"G5": "pass"})
+    return dg.MaterializeResult(metadata={k: v for k, v in meta.items() if v is not None})
+
+
+TRAINING_ASSETS = [base_model, base_bench, checkpoint]
+TRAINING_CHECKS = [g3_base_bench]

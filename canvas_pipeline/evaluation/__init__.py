@@ -1,0 +1,1 @@
+"""Bench harness and checkpoint selection: plain Python, no Dagster."""

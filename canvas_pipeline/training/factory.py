@@ -1,0 +1,140 @@
+"""The one trainer factory: a method config, a model and its data in, a TRL trainer out.
+
+It refuses to build a trainer without a non-empty eval dataset that shares no item with
+the train dataset (G2 enforced at the trainer, not only at the data).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from canvas_pipeline.guardrails.checks import g2_eval_disjoint
+from canvas_pipeline.training.methods import MethodConfig
+from canvas_pipeline.training.model import LORA_TARGET_MODULES
+from canvas_pipeline.training.profiles import Profile
+
+if TYPE_CHECKING:
+    from datasets import Dataset
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase, Trainer, TrainerCallback
+
+# Projections inside the language model only: never a vision or audio tower's.
+LORA_TARGET_REGEX = r"^(?!.*(?:vision|audio)).*\.(?:" + "|".join(LORA_TARGET_MODULES) + r")$"
+
+
+class EvalDatasetError(ValueError):
+    """A trainer was asked for without a usable eval dataset (G2)."""
+
+
+def require_eval_dataset(method: str, eval_dataset: Dataset | None, item_ids: Mapping[str, set[str]]) -> None:
+    if eval_dataset is None or len(eval_dataset) == 0:
+        raise EvalDatasetError(f"G2: {method} needs a non-empty eval_dataset; none was given")
+    result = g2_eval_disjoint({method: dict(item_ids)})
+    if not result.passed:
+        raise EvalDatasetError(f"G2: {method} eval_dataset is not item-disjoint from train: {list(result.details)}")
+
+
+def lora_config(profile: Profile) -> Any:
+    from peft import LoraConfig
+
+    rank = 8 if profile.name == "tiny" else 16
+    return LoraConfig(
+        r=rank,
+        lora_alpha=2 * rank,
+        lora_dropout=0.0 if profile.name == "tiny" else 0.05,
+        target_modules=LORA_TARGET_REGEX,
+        task_type="CAUSAL_LM",
+    )
+
+
+def trainer_args(
+    method: MethodConfig,
+    profile: Profile,
+    output_dir: Path,
+    desirable_weight: float = 1.0,
+    undesirable_weight: float = 1.0,
+    seed: int = 0,
+) -> Any:
+    """The TRL config for `method` under `profile`'s budget."""
+    import torch
+    from trl import DPOConfig, KTOConfig, SFTConfig
+
+    budget = profile.budget
+    common: dict[str, Any] = {
+        "output_dir": str(output_dir),
+        "learning_rate": method.learning_rate,
+        "per_device_train_batch_size": budget.batch_size,
+        "per_device_eval_batch_size": budget.batch_size,
+        "gradient_accumulation_steps": budget.grad_accum,
+        "max_length": profile.max_length,
+        "gradient_checkpointing": budget.gradient_checkpointing,
+        "bf16": budget.bf16,
+        "use_cpu": not torch.cuda.is_available(),
+        "logging_steps": 1 if budget.max_steps and budget.max_steps <= 50 else 10,
+        "save_strategy": "steps",
+        "save_steps": budget.save_steps,
+        "save_total_limit": 1,
+        "report_to": "none",
+        "disable_tqdm": True,
+        "seed": seed,
+        "data_seed": seed,
+        "lr_scheduler_type": "constant_with_warmup" if budget.max_steps else "cosine",
+        "warmup_steps": 0 if budget.max_steps else 10,
+        "dataloader_num_workers": 0,
+    }
+    if budget.max_steps is not None:
+        common["max_steps"] = budget.max_steps
+    else:
+        common["num_train_epochs"] = 1
+    if method.trainer == "sft":
+        return SFTConfig(assistant_only_loss=True, **common)
+    if method.trainer == "dpo":
+        return DPOConfig(loss_type=[method.loss_type], beta=method.beta, precompute_ref_log_probs=True, **common)
+    return KTOConfig(
+        beta=method.beta,
+        desirable_weight=desirable_weight,
+        undesirable_weight=undesirable_weight,
+        precompute_ref_log_probs=True,
+        **common,
+    )
+
+
+def build_trainer(
+    method: MethodConfig,
+    profile: Profile,
+    *,
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    train_dataset: Dataset,
+    eval_dataset: Dataset | None,
+    item_ids: Mapping[str, set[str]],
+    output_dir: Path,
+    ref_model: PreTrainedModel | None = None,
+    callbacks: Sequence[TrainerCallback] = (),
+    desirable_weight: float = 1.0,
+    undesirable_weight: float = 1.0,
+    seed: int = 0,
+) -> Trainer:
+    """The TRL trainer for `method`; raises EvalDatasetError before building anything when
+    the eval dataset is missing, empty or shares items with train."""
+    from trl import DPOTrainer, KTOTrainer, SFTTrainer
+
+    require_eval_dataset(method.name, eval_dataset, item_ids)
+    if len(train_dataset) == 0:
+        raise ValueError(f"{method.name}: empty train_dataset")
+    args = trainer_args(method, profile, output_dir, desirable_weight, undesirable_weight, seed)
+    peft_config = lora_config(profile) if method.adapter in ("lora", "qlora") else None
+    common: dict[str, Any] = {
+        "args": args,
+        "train_dataset": train_dataset,
+        "eval_dataset": eval_dataset,
+        "processing_class": tokenizer,
+        "callbacks": list(callbacks),
+    }
+    if method.trainer == "sft":
+        return SFTTrainer(model=model, peft_config=peft_config, **common)
+    if ref_model is None:
+        raise ValueError(f"{method.name}: the reference model ({method.reference}) is required")
+    trainer_class = DPOTrainer if method.trainer == "dpo" else KTOTrainer
+    return trainer_class(model=model, ref_model=ref_model, **common)

@@ -1,0 +1,64 @@
+"""The nine training methods as one table of configs. One training path reads it; no
+method has its own loop.
+
+`trainer` picks the TRL trainer (sft, dpo, kto); `loss_type` is TRL's name for the
+objective; `adapter` says whether the base is trained in full, through a LoRA adapter, or
+through a LoRA adapter on a 4-bit NF4 base. `reference` names the partition whose
+checkpoint is the frozen reference (DPO family) and the starting policy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+TrainerKind = Literal["sft", "dpo", "kto"]
+Adapter = Literal["full", "lora", "qlora"]
+
+
+@dataclass(frozen=True)
+class MethodConfig:
+    name: str
+    trainer: TrainerKind
+    phase: Literal["phase1", "phase2", "phase3"]
+    adapter: Adapter
+    learning_rate: float
+    loss_type: str | None = None
+    beta: float | None = None
+    reference: str | None = None
+    rounds: int = 1  # SPPO: policy re-ranking rounds
+    min_rows: int = 1000  # G12
+
+    @property
+    def is_preference(self) -> bool:
+        return self.trainer in ("dpo", "kto")
+
+
+DPO_BETA = 0.3
+# LoRA trains far fewer weights from a zero-initialised B matrix, so it wants ~10x the
+# full-fine-tune rate; DPO-family rates sit well under SFT's (TRL's default is 1e-6 for
+# full 2B models; the tiny model tolerates more).
+METHODS: dict[str, MethodConfig] = {
+    m.name: m
+    for m in (
+        MethodConfig("sft", "sft", "phase1", "full", learning_rate=2e-4),
+        MethodConfig("lora", "sft", "phase1", "lora", learning_rate=2e-3),
+        MethodConfig("qlora", "sft", "phase1", "qlora", learning_rate=2e-3),
+        MethodConfig("dpo", "dpo", "phase2", "full", 2e-5, loss_type="sigmoid", beta=DPO_BETA, reference="sft"),
+        MethodConfig("ipo", "dpo", "phase2", "full", 2e-5, loss_type="ipo", beta=DPO_BETA, reference="sft"),
+        MethodConfig("apo_zero", "dpo", "phase2", "full", 2e-5, loss_type="apo_zero", beta=DPO_BETA, reference="sft"),
+        MethodConfig(
+            "sppo", "dpo", "phase2", "full", 2e-5, loss_type="sppo_hard", beta=DPO_BETA, reference="sft", rounds=2
+        ),
+        MethodConfig("nca", "dpo", "phase2", "full", 2e-5, loss_type="nca_pair", beta=DPO_BETA, reference="sft"),
+        MethodConfig("kto", "kto", "phase3", "full", 2e-5, beta=0.1, reference="sft"),
+    )
+}
+METHOD_NAMES: tuple[str, ...] = tuple(METHODS)
+
+
+def get_method(name: str) -> MethodConfig:
+    try:
+        return METHODS[name]
+    except KeyError:
+        raise ValueError(f"unknown method {name!r}; methods: {', '.join(METHOD_NAMES)}") from None

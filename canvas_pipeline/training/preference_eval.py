@@ -1,0 +1,110 @@
+"""Reward margins on eval pairs, per pair type (axis), for the preference methods and KTO.
+
+The implicit reward of a completion is beta * (log pi(y|x) - log pi_ref(y|x)), summed over
+the completion's tokens; the text is rendered with the same template and tool
+declarations as training. DPO family: the margin is reward(chosen) - reward(rejected) per
+pair and accuracy the share of pairs with a positive margin. KTO: the margin of an axis is
+the mean reward of desirable completions minus the mean reward of that axis's
+undesirable ones.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from canvas_pipeline.tools.chat_format import render_conversation
+from canvas_pipeline.training.data_prep import pair_type
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+
+def completion_logps(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    examples: Sequence[tuple[list[dict[str, Any]], list[dict[str, Any]], str | None]],
+    batch_size: int = 8,
+) -> list[float]:
+    """Sum of log-probs of each (prompt, completion, tools) completion's tokens."""
+    import torch
+
+    texts, starts = [], []
+    for prompt, completion, tools in examples:
+        head = render_conversation(prompt, add_generation_prompt=True, tools=tools)
+        full = render_conversation([*prompt, *completion], tools=tools)
+        if not full.startswith(head):
+            raise ValueError("completion rendering does not extend its prompt")
+        texts.append(full)
+        starts.append(len(tokenizer(head, add_special_tokens=False)["input_ids"]))
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    out: list[float] = []
+    try:
+        for i in range(0, len(texts), batch_size):
+            chunk = [tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts[i : i + batch_size]]
+            width = max(len(ids) for ids in chunk)
+            ids = torch.full((len(chunk), width), tokenizer.pad_token_id, dtype=torch.long)
+            mask = torch.zeros_like(ids)
+            for row, seq in enumerate(chunk):
+                ids[row, : len(seq)] = torch.tensor(seq)
+                mask[row, : len(seq)] = 1
+            with torch.no_grad():
+                logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.float()
+            logps = torch.log_softmax(logits[:, :-1], dim=-1).gather(-1, ids[:, 1:, None].to(device))[..., 0]
+            for row, seq in enumerate(chunk):
+                start = starts[i + row]
+                out.append(float(logps[row, start - 1 : len(seq) - 1].sum()))
+    finally:
+        model.train(was_training)
+    return out
+
+
+def _stats(values: list[float]) -> dict[str, float]:
+    return {"margin": sum(values) / len(values), "accuracy": sum(v > 0 for v in values) / len(values), "n": len(values)}
+
+
+def pair_margins(
+    policy: PreTrainedModel,
+    reference: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    rows: Sequence[dict[str, Any]],
+    beta: float,
+) -> dict[str, dict[str, float]]:
+    """Per pair type and overall: mean reward margin and accuracy (margin > 0)."""
+    examples = [(r["prompt"], r[side], r.get("tools")) for r in rows for side in ("chosen", "rejected")]
+    pol = completion_logps(policy, tokenizer, examples)
+    ref = completion_logps(reference, tokenizer, examples)
+    rewards = [beta * (p - q) for p, q in zip(pol, ref, strict=True)]
+    margins: dict[str, list[float]] = defaultdict(list)
+    for k, row in enumerate(rows):
+        margin = rewards[2 * k] - rewards[2 * k + 1]
+        margins[pair_type(row)].append(margin)
+        margins["all"].append(margin)
+    return {key: _stats(values) for key, values in sorted(margins.items())}
+
+
+def kto_margins(
+    policy: PreTrainedModel,
+    reference: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    rows: Sequence[dict[str, Any]],
+    beta: float,
+) -> dict[str, dict[str, float]]:
+    """Per undesirable axis: mean desirable reward minus the axis's mean reward; accuracy is
+    the share of the axis's completions rewarded below the mean desirable reward."""
+    examples = [(r["prompt"], r["completion"], r.get("tools")) for r in rows]
+    pol = completion_logps(policy, tokenizer, examples)
+    ref = completion_logps(reference, tokenizer, examples)
+    rewards: dict[str, list[float]] = defaultdict(list)
+    for row, p, q in zip(rows, pol, ref, strict=True):
+        rewards[pair_type(row)].append(beta * (p - q))
+    desirable = rewards.pop("desirable", [])
+    if not desirable:
+        raise ValueError("KTO eval rows hold no desirable completion")
+    good = sum(desirable) / len(desirable)
+    out = {key: _stats([good - v for v in values]) for key, values in sorted(rewards.items())}
+    out["all"] = _stats([good - v for values in rewards.values() for v in values])
+    return out
