@@ -235,9 +235,12 @@ def test_g11_long_multi_call_trajectories_fail(real_slice: Path, tmp_path: Path,
             tools[-1]["content"] = response_content(long_result)
         write_rows(folder, rows)
 
+    baseline = results_for(real_slice, check_cfg)["G11"]
+    assert baseline.passed  # a few real rows may run long (the 4096-token tiny vocab), under 1%
     results = results_for(planted(real_slice, tmp_path, edit), check_cfg)
     assert failed(results) == ["G11"]
-    assert results["G11"].n_offending == 100 and results["G11"].value["share_over"] > 0.01
+    # the 100 planted rows, plus whichever real long rows the plant did not already cover
+    assert 100 <= results["G11"].n_offending <= 100 + baseline.n_offending and results["G11"].value["share_over"] > 0.01
     assert results["G11"].details[0].split(": ")[1].endswith("tokens")
 
 
