@@ -9,10 +9,6 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from canvas_pipeline.data import stages
-from canvas_pipeline.data.phase1.build import Phase1Config
-from canvas_pipeline.data.phase2.build import Phase2Config
-from canvas_pipeline.data.phase3.build import Phase3Config
-from canvas_pipeline.data.phase4.build import Phase4Config
 
 settings.register_profile("ci", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("ci")
@@ -41,12 +37,7 @@ def real_slice(shared_canvas_dir: Path, tmp_path_factory: pytest.TempPathFactory
 
 
 def build_all(out: Path, raw_dir: Path | None, seed: int = 0) -> Path:
-    stages.run_raw_stage(out, raw_dir, seed=seed)
-    stages.run_scrub_stage(out)
-    stages.run_phase1_stage(out, Phase1Config(seed=seed))
-    stages.run_phase2_stage(out, Phase2Config(seed=seed))
-    stages.run_phase3_stage(out, Phase3Config(seed=seed))
-    stages.run_phase4_stage(out, Phase4Config(seed=seed))
+    stages.run_data_stages(out, raw_dir, seed)
     return out
 
 

@@ -175,3 +175,22 @@ def load_rows(out_dir: Path, stage: str) -> list[dict[str, Any]]:
 
 def load_trajectories(out_dir: Path) -> list[dict[str, Any]]:
     return load_rows(out_dir, PHASE1)
+
+
+DATA_STAGES = (RAW, CURATED, PHASE1, PHASE2, PHASE3, PHASE4)
+
+
+def run_data_stages(out_dir: Path, raw_dir: Path | None, seed: int = 0, through: str = PHASE4) -> list[StageReport]:
+    """raw -> scrubbed -> phase 1 ... `through`, each with its default configuration under
+    `seed` (what the tests and benchmarks build from the real exports)."""
+    if through not in DATA_STAGES:
+        raise ValueError(f"unknown stage {through!r}; stages: {', '.join(DATA_STAGES)}")
+    steps = (
+        lambda: run_raw_stage(out_dir, raw_dir, seed=seed),
+        lambda: run_scrub_stage(out_dir),
+        lambda: run_phase1_stage(out_dir, Phase1Config(seed=seed)),
+        lambda: run_phase2_stage(out_dir, Phase2Config(seed=seed)),
+        lambda: run_phase3_stage(out_dir, Phase3Config(seed=seed)),
+        lambda: run_phase4_stage(out_dir, Phase4Config(seed=seed)),
+    )
+    return [step() for step in steps[: DATA_STAGES.index(through) + 1]]

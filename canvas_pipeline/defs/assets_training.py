@@ -19,7 +19,6 @@ BASE_MODEL_KEY = dg.AssetKey(["models", "base_model"])
 BASE_BENCH_KEY = dg.AssetKey(["eval", "base_bench"])
 CHECKPOINT_KEY = dg.AssetKey(["models", "checkpoint"])
 METHOD_PARTITIONS = dg.StaticPartitionsDefinition(list(METHOD_NAMES))
-G3_THRESHOLD = 0.20
 
 
 def _json(value: Any) -> dg.MetadataValue:
@@ -62,22 +61,10 @@ def base_bench(context: dg.AssetExecutionContext, data: DataSettings, model: Mod
     """The bench harness on the base model, with the training system prompt and special
     tokens kept in decoding: tool-selection accuracy overall and per tool. G3 (>= 20%)
     is the blocking check on it, so no method trains on a base the harness cannot score."""
-    from canvas_pipeline.evaluation.bench import bench_folder
-    from canvas_pipeline.training.profiles import get_profile
-    from canvas_pipeline.training.run import base_model_dir
+    from canvas_pipeline.evaluation.bench import base_bench_path, run_base_bench
 
-    profile = get_profile(model.profile)
-    summary, outcomes = bench_folder(
-        base_model_dir(data.out_path, model.profile),
-        data.out_path / "phase4" / "benchmark.jsonl",
-        profile.budget.bench_items,
-        data.seed,
-    )
-    out = data.out_path / "eval" / model.profile / "base_bench.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".tmp")
-    tmp.write_text(json.dumps({**summary, "outputs": {o.item_id: o.output for o in outcomes}}, indent=1))
-    tmp.replace(out)
+    summary = run_base_bench(data.out_path, model.profile, data.seed)
+    out = base_bench_path(data.out_path, model.profile)
     context.log.info(f"base bench: {summary['tool_selection_accuracy']:.3f} tool selection on {summary['items']} items")
     return dg.MaterializeResult(
         metadata={
@@ -94,12 +81,14 @@ def base_bench(context: dg.AssetExecutionContext, data: DataSettings, model: Mod
 def g3_base_bench(data: DataSettings, model: ModelSettings) -> dg.AssetCheckResult:
     """G3: the bench harness scores the base model at >= 20% tool selection before any
     fine-tune is trained or tested (ERROR severity: blocks the checkpoints)."""
-    path = data.out_path / "eval" / model.profile / "base_bench.json"
-    accuracy = json.loads(path.read_text())["tool_selection_accuracy"]
+    from canvas_pipeline.evaluation.bench import base_bench_path
+    from canvas_pipeline.guardrails.checks import g3_base_bench as g3
+
+    result = g3(json.loads(base_bench_path(data.out_path, model.profile).read_text()))
     return dg.AssetCheckResult(
-        passed=accuracy >= G3_THRESHOLD,
+        passed=bool(result.passed),
         severity=dg.AssetCheckSeverity.ERROR,
-        metadata={"tool_selection_accuracy": accuracy, "threshold": G3_THRESHOLD},
+        metadata={**result.value, "threshold": result.threshold, "details": "; ".join(result.details)},
     )
 
 

@@ -113,3 +113,31 @@ def bench_folder(
     items = bench_subset(read_jsonl(Path(benchmark_path)), size, seed)
     outcomes = run_bench(load_model(Path(model_dir)), load_tokenizer(Path(model_dir)), items)
     return bench_summary(outcomes), outcomes
+
+
+def base_bench_path(out_dir: Any, profile: str) -> Any:
+    from pathlib import Path
+
+    return Path(out_dir) / "eval" / profile / "base_bench.json"
+
+
+def run_base_bench(out_dir: Any, profile_name: str, seed: int) -> dict[str, Any]:
+    """The bench on `models/base_model` at the profile's bench budget, written atomically
+    (summary + every output) to `eval/PROFILE/base_bench.json`: the evidence G3 reads."""
+    import json
+    from pathlib import Path
+
+    from canvas_pipeline.data.io import atomic_write_text
+    from canvas_pipeline.training.profiles import get_profile
+    from canvas_pipeline.training.run import base_model_dir
+
+    profile = get_profile(profile_name)
+    summary, outcomes = bench_folder(
+        base_model_dir(out_dir, profile.name),
+        Path(out_dir) / "phase4" / "benchmark.jsonl",
+        profile.budget.bench_items,
+        seed,
+    )
+    record = {**summary, "profile": profile.name, "outputs": {o.item_id: o.output for o in outcomes}}
+    atomic_write_text(base_bench_path(out_dir, profile.name), json.dumps(record, indent=1))
+    return summary

@@ -256,3 +256,36 @@ def g13_repeated_tool(samples: Sequence[Sample], max_calls: int = 3) -> Guardrai
         offenders += [f"{s.ref}: {tool} x{n}" for tool, n in counts.items() if n > max_calls]
     details, n = capped(offenders)
     return GuardrailResult("G13", name, not offenders, worst, threshold, details, n)
+
+
+G3_THRESHOLD = 0.20
+
+
+def g3_base_bench(summary: Mapping[str, Any], threshold: float = G3_THRESHOLD) -> GuardrailResult:
+    """G3: the bench harness scores the base model at >= 20% tool selection (a harness
+    that scores a usable base near 0% is broken, not the model)."""
+    accuracy = float(summary["tool_selection_accuracy"])
+    value = {"tool_selection_accuracy": round(accuracy, 4), "items": summary.get("items")}
+    details = () if accuracy >= threshold else (f"base model selects the right tool on {accuracy:.1%} of items",)
+    return GuardrailResult("G3", "base model bench score", accuracy >= threshold, value, f">= {threshold:.0%}", details)
+
+
+def g5_dry_runs(runs: Mapping[str, Mapping[str, Any]]) -> GuardrailResult:
+    """G5: every method's one-step dry run had grad_norm < its limit and no NaN/Inf in
+    activations, logits or loss (`runs`: method -> the dry run's record)."""
+    name, threshold = "one-step dry run per method", "grad_norm < 1.0, no NaN/Inf"
+    value = {m: round(float(r["grad_norm"]), 4) for m, r in sorted(runs.items())}
+    offenders = [f"{m}: {r['reason']}" for m, r in sorted(runs.items()) if not r["passed"]]
+    details, n = capped(offenders)
+    return GuardrailResult("G5", name, not offenders, value, threshold, details, n)
+
+
+def g9_mini_trains(outcomes: Sequence[Any]) -> GuardrailResult:
+    """G9: each trainer's mini-train moved the right way (MiniTrainOutcome objects: the
+    eval loss fell for the SFT family, every pair type's eval reward margin rose above 0
+    for the preference methods)."""
+    name, threshold = "trainer mini-train tests", "all 9 move the right way"
+    value = {o.method: "right way" if o.passed else "wrong way" for o in outcomes}
+    details, n = capped(o.summary() for o in outcomes if not o.passed)
+    passed = bool(outcomes) and not n
+    return GuardrailResult("G9", name, passed, value, threshold, details or ("no mini-train ran",) * (not outcomes), n)

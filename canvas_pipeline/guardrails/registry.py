@@ -1,6 +1,7 @@
-"""All 13 guardrails in order, each with what it needs from a data folder. Guardrails whose
-evidence comes from the bench, a training dry run, the trainer tests or a docker build
-report NOT RUN with the reason until those parts exist, never PASS."""
+"""All 13 guardrails in order, each with what it needs from a data folder. G3 reads the
+base model's bench record, G5 the methods' dry-run records, G9 runs the nine mini-trains
+(when asked: they take minutes); a guardrail whose evidence is missing reports NOT RUN with
+the reason, never PASS."""
 
 from __future__ import annotations
 
@@ -27,6 +28,9 @@ class CheckConfig:
     count_tokens: Callable[[list[str]], list[int]] | None = None
     tokenizer_note: str = ""
     min_rows: Mapping[str, int] = field(default_factory=dict)
+    profile: str = "tiny"
+    mini_trains: Callable[[], Sequence[Any]] | None = None  # G9's runner
+    g9_note: str = "not requested (canvas-train check runs it unless --no-g9)"
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,35 @@ def _g2(bundle: Bundle, config: CheckConfig) -> GuardrailResult:
             "G2", "non-empty, item-disjoint eval split", "per dataset", f"no split dataset in {bundle.data_dir}"
         )
     return checks.g2_eval_disjoint(loaded)
+
+
+def _g3(bundle: Bundle, config: CheckConfig) -> GuardrailResult:
+    import json
+
+    from canvas_pipeline.evaluation.bench import base_bench_path
+
+    path = base_bench_path(bundle.data_dir, config.profile)
+    if not path.is_file():
+        return not_run("G3", "base model bench score", ">= 20% tool selection", f"no {path}: run eval/base_bench")
+    return checks.g3_base_bench(json.loads(path.read_text()))
+
+
+def _g5(bundle: Bundle, config: CheckConfig) -> GuardrailResult:
+    import json
+
+    from canvas_pipeline.training.run import dry_run_records
+
+    runs = dry_run_records(bundle.data_dir, config.profile)
+    if not runs:
+        reason = f"no dry-run record under {bundle.data_dir}: train a models/checkpoint partition"
+        return not_run("G5", "one-step dry run per method", "grad_norm < 1.0, no NaN/Inf", reason)
+    return checks.g5_dry_runs({m: json.loads(p.read_text()) for m, p in runs.items()})
+
+
+def _g9(bundle: Bundle, config: CheckConfig) -> GuardrailResult:
+    if config.mini_trains is None:
+        return not_run("G9", "trainer mini-train tests", "all 9 move the right way", config.g9_note)
+    return checks.g9_mini_trains(config.mini_trains())
 
 
 def _g4(bundle: Bundle, config: CheckConfig) -> GuardrailResult:
@@ -110,25 +143,13 @@ def _later(gid: str, name: str, threshold: str, reason: str) -> Guardrail:
 GUARDRAILS: tuple[Guardrail, ...] = (
     Guardrail("G1", "tool calls in preference pairs", ">= 80% of chosen and of rejected", _g1),
     Guardrail("G2", "non-empty, item-disjoint eval split", "eval non-empty, 0 shared items", _g2),
-    _later(
-        "G3",
-        "base model bench score",
-        ">= 20% tool selection",
-        "needs the bench harness on the base model (eval/base_bench)",
-    ),
+    Guardrail("G3", "base model bench score", ">= 20% tool selection", _g3),
     Guardrail("G4", "per-tool counts in SFT train", "every tool >= 30, CV <= 0.3", _g4),
-    _later(
-        "G5",
-        "one-step dry run per method",
-        "grad_norm < 1.0, no NaN/Inf",
-        "needs a training dry run of each method (models/checkpoint)",
-    ),
+    Guardrail("G5", "one-step dry run per method", "grad_norm < 1.0, no NaN/Inf", _g5),
     Guardrail("G6", "rows kept per stage", ">= 70% retained or an explicit reason", _g6),
     Guardrail("G7", "tool names exist in the registry", "100%", _g7),
     Guardrail("G8", "serializer -> parser round trip", "100%", _g8),
-    _later(
-        "G9", "trainer mini-train tests", "all pass", "needs the trainer test suite (canvas_pipeline_tests, training)"
-    ),
+    Guardrail("G9", "trainer mini-train tests", "all 9 move the right way", _g9),
     _later("G10", "docker build and run --help", "exit 0", "needs docker/Dockerfile and a docker engine"),
     Guardrail("G11", "rows longer than max_length", "< 1% over the profile's max_length", _g11),
     Guardrail("G12", "minimum rows per method", "each method's train >= 1000", _g12),
@@ -181,9 +202,11 @@ def check_config(
     tokenizer_dir: Path | None,
     allow_shrinkage: Mapping[str, str] | None = None,
     min_rows: Mapping[str, int] | None = None,
+    mini_train_data: Path | None = None,
 ) -> CheckConfig:
     """The configuration the CLI and the Dagster checks share: the profile's max_length, a
-    token counter from the tokenizer folder (G11 is NOT RUN, with the reason, without one)."""
+    token counter from the tokenizer folder (G11 is NOT RUN, with the reason, without one),
+    and G9's nine mini-trains on `mini_train_data`'s phase datasets when it is given."""
     from canvas_pipeline.training.profiles import get_profile
 
     profile = get_profile(profile_name)
@@ -203,4 +226,18 @@ def check_config(
         count_tokens=counter,
         tokenizer_note=note,
         min_rows=dict(min_rows or {}),
+        profile=profile.name,
+        mini_trains=_mini_trains(mini_train_data, tokenizer_dir) if mini_train_data and counter else None,
     )
+
+
+def _mini_trains(data_dir: Path, tokenizer_dir: Path) -> Callable[[], Sequence[Any]]:
+    def run() -> Sequence[Any]:
+        import tempfile
+
+        from canvas_pipeline.training.mini_train import run_mini_trains
+
+        with tempfile.TemporaryDirectory(prefix="g9-") as work:
+            return run_mini_trains(Path(data_dir), Path(tokenizer_dir), Path(work))
+
+    return run

@@ -1,9 +1,9 @@
 """`models/base_model` per profile: what every method starts from.
 
 - tiny: a randomly initialised two-layer Gemma-4 warmed up on the generic tool-call
-  corpus (`warmup.py`), half the conversations cut after their first assistant turn so
-  more of the loss falls on choosing and formatting a call (assistant tokens only, through
-  the template's generation markers). Trained with a plain `transformers.Trainer`: nothing
+  corpus (`warmup.py`), conversations cut after their first assistant turn so most of the
+  loss falls on choosing and formatting a call, short ones kept whole (`first_call_rows`);
+  assistant tokens only, through the template's generation markers. Trained with a plain `transformers.Trainer`: nothing
   method-specific happens here.
 - e2b: the instruction-tuned Gemma-4 E2B from the Hub (HF_TOKEN from the environment).
 - e2b-shape: the E2B architecture with random weights, saved as is.
@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import json
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -39,19 +40,25 @@ class BaseModelReport:
     log: list[dict[str, Any]] = field(default_factory=list)
 
 
+WHOLE_MAX_CHARS = 1500  # characters of a conversation's messages besides the system prompt
+
+
 def first_call_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Every other conversation cut after its first assistant turn (the rest stay whole):
-    half the rows put all their loss on choosing and formatting the first call, half teach
-    the whole turn structure the methods then train on."""
-    cut = []
+    """Conversations cut after their first assistant turn, so the loss falls on choosing and
+    formatting the first call, except every other conversation short enough to keep whole
+    cheaply (at most WHOLE_MAX_CHARS besides the system prompt), which teaches the turn
+    structure after a tool response and the final answer. Long tool responses made whole
+    conversations several times dearer per step."""
+    out = []
     for index, row in enumerate(rows):
         messages = row["messages"]
-        if index % 2:
-            cut.append(row)
+        body = json.dumps([m for m in messages if m["role"] != "system"])
+        if index % 2 and len(body) <= WHOLE_MAX_CHARS:
+            out.append(row)
             continue
         end = next((i for i, m in enumerate(messages) if m["role"] == "assistant"), len(messages) - 1)
-        cut.append({**row, "messages": messages[: end + 1]})
-    return cut
+        out.append({**row, "messages": messages[: end + 1]})
+    return out
 
 
 def assistant_labeled(tokenizer: PreTrainedTokenizerBase, messages: list[dict[str, Any]]) -> dict[str, list[int]]:

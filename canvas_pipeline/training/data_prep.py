@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from canvas_pipeline.data.io import read_jsonl
-from canvas_pipeline.training.methods import MethodConfig
+from canvas_pipeline.guardrails.checks import g2_eval_disjoint
+from canvas_pipeline.training.methods import MethodConfig, get_method
 
 if TYPE_CHECKING:
     from datasets import Dataset
@@ -91,8 +92,15 @@ class MethodData:
 
 
 def load_method_data(
-    data_dir: Path, method: MethodConfig, train_rows: int | None, eval_rows: int | None, seed: int
+    data_dir: Path,
+    method: MethodConfig,
+    train_rows: int | None,
+    eval_rows: int | None,
+    seed: int,
+    eligible: Callable[[dict[str, Any]], bool] | None = None,
 ) -> MethodData:
+    """The method's budgeted train/eval subsets, drawn from the rows `eligible` accepts (all
+    by default); the full split sizes are those of the file, for G12."""
     relative, kind = PHASE_FILES[method.phase]
     path = Path(data_dir) / relative
     if not path.is_file():
@@ -100,10 +108,32 @@ def load_method_data(
     rows = read_jsonl(path)
     train = [r for r in rows if r["split"] == "train"]
     evals = [r for r in rows if r["split"] == "test"]
+    pick = eligible or (lambda row: True)
     return MethodData(
-        train_rows=stratified_sample(train, train_rows, seed),
-        eval_rows=stratified_sample(evals, eval_rows, seed + 1),
+        train_rows=stratified_sample([r for r in train if pick(r)], train_rows, seed),
+        eval_rows=stratified_sample([r for r in evals if pick(r)], eval_rows, seed + 1),
         full_train_rows=len(train),
         full_eval_rows=len(evals),
         kind=kind,
     )
+
+
+def judging_pairs(
+    data_dir: Path,
+    method: MethodConfig,
+    data: MethodData,
+    eval_rows: int | None,
+    seed: int,
+    eligible: Callable[[dict[str, Any]], bool] | None = None,
+) -> list[dict[str, Any]]:
+    """The eval pairs a preference method's reward margins are measured on: its own eval
+    pairs (DPO family), or the phase-2 eval pairs for KTO, whose phase-3 rows are unpaired;
+    refused when those pairs share an item with the method's train rows (G2)."""
+    if method.trainer == "dpo":
+        return data.eval_rows
+    pairs = load_method_data(data_dir, get_method("dpo"), 0, eval_rows, seed, eligible).eval_rows
+    test_items = {i for r in pairs for i in r.get("item_ids", [])}
+    result = g2_eval_disjoint({method.name: {"train": data.item_ids()["train"], "test": test_items}})
+    if not result.passed:
+        raise ValueError(f"G2: {method.name} judging pairs share items with its train rows: {list(result.details)}")
+    return pairs

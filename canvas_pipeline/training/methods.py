@@ -33,8 +33,18 @@ class MethodConfig:
     def is_preference(self) -> bool:
         return self.trainer in ("dpo", "kto")
 
+    @property
+    def per_token_reward(self) -> bool:
+        """TRL's IPO loss works on log-ratios averaged over the completion's tokens, so its
+        reward margins are measured the same way; the others sum over tokens."""
+        return self.loss_type == "ipo"
 
-DPO_BETA = 0.3
+
+DPO_BETA = 0.3  # MISSION: DPO's beta (IPO, APO-Zero and NCA share it)
+# sppo_hard regresses each side on its own to a log-ratio of +-1/(2 beta): 0.3 caps that at
+# 1.67 nats, too little to move unseen pairs reliably (measured: one axis in three runs
+# ended below 0); TRL's default 0.1 sets +-5 nats.
+SPPO_BETA = 0.1
 # LoRA trains far fewer weights from a zero-initialised B matrix, so it wants ~10x the
 # full-fine-tune rate; DPO-family rates sit well under SFT's (TRL's default is 1e-6 for
 # full 2B models; the tiny model tolerates more).
@@ -48,7 +58,7 @@ METHODS: dict[str, MethodConfig] = {
         MethodConfig("ipo", "dpo", "phase2", "full", 2e-5, loss_type="ipo", beta=DPO_BETA, reference="sft"),
         MethodConfig("apo_zero", "dpo", "phase2", "full", 2e-5, loss_type="apo_zero", beta=DPO_BETA, reference="sft"),
         MethodConfig(
-            "sppo", "dpo", "phase2", "full", 2e-5, loss_type="sppo_hard", beta=DPO_BETA, reference="sft", rounds=2
+            "sppo", "dpo", "phase2", "full", 2e-5, loss_type="sppo_hard", beta=SPPO_BETA, reference="sft", rounds=2
         ),
         MethodConfig("nca", "dpo", "phase2", "full", 2e-5, loss_type="nca_pair", beta=DPO_BETA, reference="sft"),
         MethodConfig("kto", "kto", "phase3", "full", 2e-5, beta=0.1, reference="sft"),

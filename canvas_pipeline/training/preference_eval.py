@@ -2,10 +2,10 @@
 
 The implicit reward of a completion is beta * (log pi(y|x) - log pi_ref(y|x)), summed over
 the completion's tokens; the text is rendered with the same template and tool
-declarations as training. DPO family: the margin is reward(chosen) - reward(rejected) per
-pair and accuracy the share of pairs with a positive margin. KTO: the margin of an axis is
-the mean reward of desirable completions minus the mean reward of that axis's
-undesirable ones.
+declarations as training (a per-token mean instead of the sum for IPO, whose loss TRL
+computes on length-normalised log-ratios). DPO family: the margin is reward(chosen) - reward(rejected) per
+pair and accuracy the share of pairs with a positive margin. KTO, trained on unpaired
+feedback, is measured on the phase-2 eval pairs the same way (`data_prep.judging_pairs`).
 """
 
 from __future__ import annotations
@@ -26,8 +26,10 @@ def completion_logps(
     tokenizer: PreTrainedTokenizerBase,
     examples: Sequence[tuple[list[dict[str, Any]], list[dict[str, Any]], str | None]],
     batch_size: int = 8,
+    per_token: bool = False,
 ) -> list[float]:
-    """Sum of log-probs of each (prompt, completion, tools) completion's tokens."""
+    """Sum of log-probs of each (prompt, completion, tools) completion's tokens, or their
+    mean per token with `per_token`."""
     import torch
 
     texts, starts = [], []
@@ -56,7 +58,8 @@ def completion_logps(
             logps = torch.log_softmax(logits[:, :-1], dim=-1).gather(-1, ids[:, 1:, None].to(device))[..., 0]
             for row, seq in enumerate(chunk):
                 start = starts[i + row]
-                out.append(float(logps[row, start - 1 : len(seq) - 1].sum()))
+                total = float(logps[row, start - 1 : len(seq) - 1].sum())
+                out.append(total / max(1, len(seq) - start) if per_token else total)
     finally:
         model.train(was_training)
     return out
@@ -72,11 +75,14 @@ def pair_margins(
     tokenizer: PreTrainedTokenizerBase,
     rows: Sequence[dict[str, Any]],
     beta: float,
+    per_token: bool = False,
 ) -> dict[str, dict[str, float]]:
-    """Per pair type and overall: mean reward margin and accuracy (margin > 0)."""
+    """Per pair type and overall: mean reward margin and accuracy (margin > 0). With
+    `per_token` the log-ratios are means over each completion's tokens (the score IPO
+    optimizes) instead of sums."""
     examples = [(r["prompt"], r[side], r.get("tools")) for r in rows for side in ("chosen", "rejected")]
-    pol = completion_logps(policy, tokenizer, examples)
-    ref = completion_logps(reference, tokenizer, examples)
+    pol = completion_logps(policy, tokenizer, examples, per_token=per_token)
+    ref = completion_logps(reference, tokenizer, examples, per_token=per_token)
     rewards = [beta * (p - q) for p, q in zip(pol, ref, strict=True)]
     margins: dict[str, list[float]] = defaultdict(list)
     for k, row in enumerate(rows):
@@ -84,27 +90,3 @@ def pair_margins(
         margins[pair_type(row)].append(margin)
         margins["all"].append(margin)
     return {key: _stats(values) for key, values in sorted(margins.items())}
-
-
-def kto_margins(
-    policy: PreTrainedModel,
-    reference: PreTrainedModel,
-    tokenizer: PreTrainedTokenizerBase,
-    rows: Sequence[dict[str, Any]],
-    beta: float,
-) -> dict[str, dict[str, float]]:
-    """Per undesirable axis: mean desirable reward minus the axis's mean reward; accuracy is
-    the share of the axis's completions rewarded below the mean desirable reward."""
-    examples = [(r["prompt"], r["completion"], r.get("tools")) for r in rows]
-    pol = completion_logps(policy, tokenizer, examples)
-    ref = completion_logps(reference, tokenizer, examples)
-    rewards: dict[str, list[float]] = defaultdict(list)
-    for row, p, q in zip(rows, pol, ref, strict=True):
-        rewards[pair_type(row)].append(beta * (p - q))
-    desirable = rewards.pop("desirable", [])
-    if not desirable:
-        raise ValueError("KTO eval rows hold no desirable completion")
-    good = sum(desirable) / len(desirable)
-    out = {key: _stats([good - v for v in values]) for key, values in sorted(rewards.items())}
-    out["all"] = _stats([good - v for values in rewards.values() for v in values])
-    return out

@@ -5,6 +5,7 @@ an atomic checkpoint. The `models/checkpoint` asset and `canvas-train train` bot
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Callable
@@ -12,10 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from canvas_pipeline.data.io import atomic_write_dir
+from canvas_pipeline.data.io import atomic_write_dir, atomic_write_text
 from canvas_pipeline.guardrails.checks import g2_eval_disjoint, g12_min_rows
 from canvas_pipeline.guardrails.result import GuardrailResult
-from canvas_pipeline.training.data_prep import MethodData, load_method_data
+from canvas_pipeline.training.data_prep import MethodData, judging_pairs, load_method_data
 from canvas_pipeline.training.methods import MethodConfig, get_method
 from canvas_pipeline.training.profiles import Profile, get_profile
 
@@ -47,6 +48,15 @@ def checkpoint_dir(out_dir: Path, profile: str, method: str) -> Path:
 
 def run_dir(out_dir: Path, profile: str, method: str) -> Path:
     return models_dir(out_dir, profile) / "runs" / method
+
+
+DRY_RUN_RECORD = "g5_dry_run.json"
+
+
+def dry_run_records(out_dir: Path, profile: str) -> dict[str, Path]:
+    """method -> its last G5 dry-run record (written whether it passed or not)."""
+    runs = models_dir(out_dir, profile) / "runs"
+    return {p.parent.name: p for p in sorted(runs.glob(f"*/{DRY_RUN_RECORD}"))}
 
 
 @dataclass
@@ -117,14 +127,15 @@ def _starting_models(method: MethodConfig, profile: Profile, out_dir: Path) -> t
     return load_model(start, bf16=profile.budget.bf16), None, start
 
 
-def _kto_weights(data: MethodData) -> tuple[float, float]:
-    """Desirable weight so that weight x desirable rows = undesirable rows (TRL's advice:
-    the weighted ratio in [1, 4/3])."""
-    desirable = sum(bool(r["label"]) for r in data.train_rows)
-    undesirable = len(data.train_rows) - desirable
-    if not desirable or not undesirable:
+def kto_weights(rows: list[dict[str, Any]]) -> tuple[float, float]:
+    """Phase 3's weighting (desirable x weight over undesirable x weight in [1, 4/3]) for
+    the rows actually trained on."""
+    from canvas_pipeline.data.phase3.build import kto_weights as weights_for_counts
+
+    desirable = sum(bool(r["label"]) for r in rows)
+    if not desirable or desirable == len(rows):
         raise ValueError("KTO train rows need both desirable and undesirable examples")
-    return round(undesirable / desirable, 4), 1.0
+    return weights_for_counts(desirable, len(rows) - desirable)
 
 
 def _bench_outputs(model: Any, tokenizer: Any, data_dir: Path, profile: Profile, seed: int) -> dict[str, str]:
@@ -223,7 +234,7 @@ def train_method(
     from canvas_pipeline.training.dry_run import dry_run
     from canvas_pipeline.training.factory import build_trainer
     from canvas_pipeline.training.model import parameter_counts
-    from canvas_pipeline.training.preference_eval import kto_margins, pair_margins
+    from canvas_pipeline.training.preference_eval import pair_margins
     from canvas_pipeline.training.tokenizer import load_tokenizer
 
     started = time.perf_counter()
@@ -235,7 +246,7 @@ def train_method(
     tokenizer = load_tokenizer(start)
     train_ds, eval_ds = data.datasets()
     forwarder = LogForwarder(log, label=f"[{method.name}] ")
-    desirable_weight, undesirable_weight = _kto_weights(data) if method.trainer == "kto" else (1.0, 1.0)
+    desirable_weight, undesirable_weight = kto_weights(data.train_rows) if method.trainer == "kto" else (1.0, 1.0)
     work = run_dir(out_dir, profile.name, method.name)
     trainer = build_trainer(
         method,
@@ -257,6 +268,8 @@ def train_method(
         f"[{method.name}] G5 dry run: loss {g5.loss:.4g}, grad_norm {g5.grad_norm:.4g}, {g5.reason()}; "
         f"largest {g5.largest_grads}"
     )
+    record = {**dataclasses.asdict(g5), "passed": g5.passed, "reason": g5.reason()}
+    atomic_write_text(work / DRY_RUN_RECORD, json.dumps(record, indent=1))
     if not g5.passed:
         raise GateError(None, f"G5 stops {method.name}: {g5.reason()}")
     eval_before = trainer.evaluate() if method.trainer == "sft" else {}
@@ -305,8 +318,8 @@ def train_method(
     if sppo_rounds:
         metadata["sppo_rounds"] = sppo_rounds
     if method.is_preference:
-        margins_of = kto_margins if method.trainer == "kto" else pair_margins
-        per_axis = margins_of(model, ref, tokenizer, data.eval_rows, method.beta or 0.1)
+        pairs = judging_pairs(data_dir, method, data, budget.eval_rows, seed)
+        per_axis = pair_margins(model, ref, tokenizer, pairs, method.beta or 0.1, method.per_token_reward)
         metadata["eval_reward_margin"] = per_axis["all"]["margin"]
         metadata["eval_reward_accuracy"] = per_axis["all"]["accuracy"]
         metadata["eval_margins_per_axis"] = per_axis

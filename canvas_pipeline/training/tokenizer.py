@@ -20,7 +20,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from canvas_pipeline.tools.codec import BOS, SPECIAL_TOKENS
+from canvas_pipeline.tools.codec import BOS, SPECIAL_TOKENS, TURN_CLOSE
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -128,11 +128,27 @@ def load_tokenizer(folder: Path) -> PreTrainedTokenizerBase:
 
 def token_counter(tokenizer: PreTrainedTokenizerBase) -> Callable[[list[str]], list[int]]:
     """Token counts of already-rendered texts (they carry <bos> themselves), batched on the
-    fast backend: the G11 measurement."""
+    fast backend: the G11 measurement.
+
+    Special tokens are split out before any other tokenization step, so the text up to and
+    including the first `<turn|>` (the system turn: the 18 tool declarations, identical in
+    most rows) tokenizes independently of what follows; its count is computed once per
+    distinct head, which makes counting a dataset several times faster."""
     backend = tokenizer.backend_tokenizer
 
-    def count(texts: list[str]) -> list[int]:
+    def encoded_lengths(texts: list[str]) -> list[int]:
         return [len(encoding.ids) for encoding in backend.encode_batch(texts, add_special_tokens=False)]
+
+    def count(texts: list[str]) -> list[int]:
+        heads, tails = [], []
+        for text in texts:
+            cut = text.find(TURN_CLOSE)
+            cut = len(text) if cut < 0 else cut + len(TURN_CLOSE)
+            heads.append(text[:cut])
+            tails.append(text[cut:])
+        distinct = sorted(set(heads))
+        head_length = dict(zip(distinct, encoded_lengths(distinct), strict=True))
+        return [head_length[h] + n for h, n in zip(heads, encoded_lengths(tails), strict=True)]
 
     return count
 
