@@ -162,7 +162,7 @@ def _train_once(trainer: Any, folder: Path, log: Log) -> tuple[Any, float]:
 def _sppo_rounds(
     method: MethodConfig,
     profile: Profile,
-    policy: Any,
+    first: Any,
     ref: Any,
     tokenizer: Any,
     data: MethodData,
@@ -171,39 +171,42 @@ def _sppo_rounds(
     seed: int,
     log: Log,
 ) -> tuple[list[dict[str, Any]], Any, float, int]:
-    """Round 1 trains on every pair; each later round on the pairs the current policy still
-    ranks wrong or by less than SPPO_WEAK_MARGIN nats."""
+    """Round 1 trains on every pair with `first` (the trainer G5 already dry-ran, so its
+    reference log-probs are not computed twice); each later round on the pairs the current
+    policy still ranks wrong or by less than SPPO_WEAK_MARGIN nats."""
     from canvas_pipeline.training.factory import build_trainer
     from canvas_pipeline.training.preference_eval import completion_logps
 
     rounds: list[dict[str, Any]] = []
     rows = list(data.train_rows)
     _, eval_ds = data.datasets()
-    wall, tokens, last_output, trainer = 0.0, 0, None, None
+    wall, tokens, last_output, trainer = 0.0, 0, None, first
     for index in range(1, method.rounds + 1):
         if len(rows) < profile.budget.batch_size:
             rounds.append({"round": index, "pairs": len(rows), "skipped": "fewer pairs left than one batch"})
             break
-        train_ds = MethodData(rows, data.eval_rows, data.full_train_rows, data.full_eval_rows, data.kind).datasets()[0]
-        trainer = build_trainer(
-            method,
-            profile,
-            model=policy,
-            tokenizer=tokenizer,
-            train_dataset=train_ds,
-            eval_dataset=eval_ds,
-            item_ids=data.item_ids(),
-            output_dir=work / f"round-{index}",
-            ref_model=ref,
-            callbacks=callbacks,
-            seed=seed,
-        )
+        if index > 1:
+            train_ds = MethodData(
+                rows, data.eval_rows, data.full_train_rows, data.full_eval_rows, data.kind
+            ).datasets()[0]
+            trainer = build_trainer(
+                method,
+                profile,
+                model=trainer.model,
+                tokenizer=tokenizer,
+                train_dataset=train_ds,
+                eval_dataset=eval_ds,
+                item_ids=data.item_ids(),
+                output_dir=work / f"round-{index}",
+                ref_model=ref,
+                callbacks=callbacks,
+                seed=seed,
+            )
         last_output, seconds = _train_once(trainer, work / f"round-{index}", log)
         wall += seconds
         tokens += _token_count(trainer.train_dataset) * _epochs_seen(trainer)
-        policy = trainer.model
         examples = [(r["prompt"], r[side], r.get("tools")) for r in data.train_rows for side in ("chosen", "rejected")]
-        logps = completion_logps(policy, tokenizer, examples)
+        logps = completion_logps(trainer.model, tokenizer, examples)
         margins = [logps[2 * k] - logps[2 * k + 1] for k in range(len(data.train_rows))]
         wrong = sum(m < 0 for m in margins)
         weak = sum(0 <= m < SPPO_WEAK_MARGIN for m in margins)
@@ -276,7 +279,7 @@ def train_method(
     sppo_rounds: list[dict[str, Any]] = []
     if method.rounds > 1:
         sppo_rounds, (trainer, output), train_wall, tokens = _sppo_rounds(
-            method, profile, trainer.model, ref, tokenizer, data, work, [forwarder], seed, log
+            method, profile, trainer, ref, tokenizer, data, work, [forwarder], seed, log
         )
     else:
         output, train_wall = _train_once(trainer, work, log)
