@@ -126,13 +126,15 @@ def cmd_base(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     """Train one method (its gates first) into DATA_DIR/models/PROFILE/checkpoints/METHOD;
-    exits 1 when G12, G2 or G5 stops it."""
+    exits 1 when G3, G12, G2 or G5 stops it."""
     import json
 
     from canvas_pipeline.training.run import GateError, train_method
 
     try:
-        report = train_method(args.method, Path(args.data_dir), Path(args.data_dir), args.profile, args.seed)
+        report = train_method(
+            args.method, Path(args.data_dir), Path(args.data_dir), args.profile, args.seed, require_g3=not args.skip_g3
+        )
     except GateError as error:
         print(f"canvas-train train: {error}", file=sys.stderr)
         return 1
@@ -144,7 +146,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_pipeline(args: argparse.Namespace) -> int:
     """The embedded default through Dagster, in this process, recorded in $DAGSTER_HOME's
     instance: data_job, base_model_job, then training_job once per method partition (sft
-    first: it is the reference of the others). Stops at the first failed run."""
+    first: it is the start and reference of the preference methods). A failed data, base
+    or sft run stops everything after it; a failed preference partition does not stop the
+    others (they do not depend on it). Exits 1 if any run failed, naming them."""
     import time
 
     import dagster as dg
@@ -153,18 +157,25 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
     from canvas_pipeline.training.methods import METHOD_NAMES
 
     instance = dg.DagsterInstance.get()
+    methods = list(args.methods or METHOD_NAMES)
+    methods.sort(key=lambda m: m != "sft")
     runs: list[tuple[str, str | None]] = [("data_job", None), ("base_model_job", None)]
-    runs += [("training_job", m) for m in (args.methods or METHOD_NAMES)]
+    runs += [("training_job", m) for m in methods]
+    failed: list[str] = []
+    started_all = time.perf_counter()
     for job_name, partition in runs:
         started = time.perf_counter()
         job = defs.resolve_job_def(job_name)
         result = job.execute_in_process(instance=instance, partition_key=partition, raise_on_error=False)
         label = job_name + (f"[{partition}]" if partition else "")
         status = "ok" if result.success else "FAILED"
-        print(f"{label:<28} {status} in {time.perf_counter() - started:.0f}s (run {result.run_id})")
+        print(f"{label:<28} {status} in {time.perf_counter() - started:.0f}s (run {result.run_id})", flush=True)
         if not result.success:
-            return 1
-    return 0
+            failed.append(label)
+            if partition in (None, "sft"):
+                break
+    print(f"pipeline: {time.perf_counter() - started_all:.0f}s, {len(failed)} failed run(s) {failed or ''}".rstrip())
+    return 1 if failed else 0
 
 
 def _cache_dir() -> Path:
@@ -231,6 +242,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--data-dir", required=True, help="folder with the datasets and the base model")
     train.add_argument("--profile", default="tiny", help="model profile (default tiny)")
     train.add_argument("--seed", type=int, default=0, help="seed for subsets and training (default 0)")
+    train.add_argument(
+        "--skip-g3",
+        action="store_true",
+        help="train even if the base model's bench record is missing or below G3 (recorded as skipped)",
+    )
     train.set_defaults(func=cmd_train)
 
     pipeline = sub.add_parser(

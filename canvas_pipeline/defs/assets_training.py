@@ -101,18 +101,22 @@ def g3_base_bench(data: DataSettings, model: ModelSettings) -> dg.AssetCheckResu
     op_tags={"gpu": "1"},
 )
 def checkpoint(context: dg.AssetExecutionContext, data: DataSettings, model: ModelSettings) -> dg.MaterializeResult:
-    """One training method per partition, trained by TRL/PEFT from the method table. Before
-    it trains: G12 (rows) and G2 (non-empty, item-disjoint eval) on its dataset and a G5
-    one-step dry run (grad_norm < 1, no NaN/Inf); any failure fails the partition with the
-    reason. DPO-family and KTO partitions start from, and are referenced against, the `sft`
-    partition's checkpoint. The metadata holds losses, per-axis eval reward margins, grad
-    norms, parameter counts, tokens/s, peak memory, wall time and the share of bench
-    outputs identical to SFT's. A killed run resumes from its last saved trainer state."""
+    """One training method per partition, trained by TRL/PEFT from the method table.
+    Before it trains: G3 (the base bench record scores >= 20%), G12 (rows) and G2
+    (non-empty, item-disjoint eval) on its dataset, and a G5 dry run of one optimizer step
+    (grad_norm < 1, no NaN/Inf); any failure fails the partition with the reason. The
+    DPO-family and KTO partitions train a LoRA adapter on the `sft` partition's checkpoint,
+    which with the adapter disabled is their reference. The metadata holds losses,
+    per-axis eval reward margins, grad norms, parameter counts, tokens/s, peak memory,
+    wall time and the share of bench outputs identical to SFT's. A killed run resumes
+    from its last saved trainer state."""
     from canvas_pipeline.training.run import GateError, train_method
 
     method = context.partition_key
     try:
-        report = train_method(method, data.out_path, data.out_path, model.profile, data.seed, log=context.log.info)
+        report = train_method(
+            method, data.out_path, data.out_path, model.profile, data.seed, context.log.info, model.require_g3
+        )
     except GateError as error:
         raise dg.Failure(description=str(error), metadata={"gate": str(error)}) from error
     except FileNotFoundError as error:
@@ -121,7 +125,8 @@ def checkpoint(context: dg.AssetExecutionContext, data: DataSettings, model: Mod
     for key, value in report.metadata.items():
         meta[key] = _json(value) if isinstance(value, dict | list) else value
     meta["path"] = dg.MetadataValue.path(str(report.path))
-    meta["gates"] = _json({g.id: g.status for g in report.gates} | {"G5": "pass"})
+    skipped = {} if model.require_g3 else {"G3": "skipped"}
+    meta["gates"] = _json(skipped | {g.id: g.status for g in report.gates} | {"G5": "pass"})
     return dg.MaterializeResult(metadata={k: v for k, v in meta.items() if v is not None})
 
 

@@ -6,7 +6,7 @@ import dagster as dg
 
 from canvas_pipeline.defs.assets_data import PHASE1_KEY, PHASE2_KEY, PHASE3_KEY, PHASE4_KEY, RAW_KEY, SCRUBBED_KEY
 from canvas_pipeline.defs.assets_models import TOKENIZER_KEY
-from canvas_pipeline.defs.assets_training import BASE_BENCH_KEY, BASE_MODEL_KEY, CHECKPOINT_KEY, METHOD_PARTITIONS
+from canvas_pipeline.defs.assets_training import BASE_BENCH_KEY, BASE_MODEL_KEY, CHECKPOINT_KEY
 
 data_job = dg.define_asset_job(
     "data_job",
@@ -25,8 +25,7 @@ base_model_job = dg.define_asset_job(
 
 training_job = dg.define_asset_job(
     "training_job",
-    selection=dg.AssetSelection.assets(CHECKPOINT_KEY),
-    partitions_def=METHOD_PARTITIONS,
+    selection=dg.AssetSelection.assets(CHECKPOINT_KEY),  # partitioned like the checkpoint: one method per run
     description="One training method per run (partition = method); runs tagged gpu=1, one at a time.",
     tags={"gpu": "1"},
 )

@@ -52,3 +52,6 @@ class ModelSettings(dg.ConfigurableResource):
     """The model profile (tiny, e2b, e2b-shape): tokenizer, model, max_length."""
 
     profile: str = os.environ.get("CANVAS_PROFILE", "tiny")
+    # False trains even when G3 failed or did not run (recorded as skipped): for exercising
+    # the training mechanics on a base that is not meant to be good, never for a release.
+    require_g3: bool = os.environ.get("CANVAS_REQUIRE_G3", "1") != "0"

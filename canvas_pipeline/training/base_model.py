@@ -1,17 +1,16 @@
 """`models/base_model` per profile: what every method starts from.
 
 - tiny: a randomly initialised two-layer Gemma-4 warmed up on the generic tool-call
-  corpus (`warmup.py`), conversations cut after their first assistant turn so most of the
-  loss falls on choosing and formatting a call, short ones kept whole (`first_call_rows`);
-  assistant tokens only, through the template's generation markers. Trained with a plain `transformers.Trainer`: nothing
-  method-specific happens here.
+  corpus (`warmup.py`: four demo terms, command-frame wording disjoint from the bench's),
+  half the conversations cut after their first assistant turn and half whole
+  (`first_call_rows`); assistant tokens only, through the template's generation markers.
+  Trained with a plain `transformers.Trainer`: nothing method-specific happens here.
 - e2b: the instruction-tuned Gemma-4 E2B from the Hub (HF_TOKEN from the environment).
 - e2b-shape: the E2B architecture with random weights, saved as is.
 """
 
 from __future__ import annotations
 
-import json
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -40,20 +39,16 @@ class BaseModelReport:
     log: list[dict[str, Any]] = field(default_factory=list)
 
 
-WHOLE_MAX_CHARS = 1500  # characters of a conversation's messages besides the system prompt
-
-
 def first_call_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Conversations cut after their first assistant turn, so the loss falls on choosing and
-    formatting the first call, except every other conversation short enough to keep whole
-    cheaply (at most WHOLE_MAX_CHARS besides the system prompt), which teaches the turn
-    structure after a tool response and the final answer. Long tool responses made whole
-    conversations several times dearer per step."""
+    """Every other conversation cut after its first assistant turn, so half the rows put
+    their loss on choosing and formatting the first call (what G3 scores); the other half
+    stay whole, so the base also knows the turn after a tool response and the final answer
+    (what phase 1's SFT rows are mostly made of: without them SFT's first step on the base
+    had a loss of 4.7 and a gradient norm of 2.1)."""
     out = []
     for index, row in enumerate(rows):
         messages = row["messages"]
-        body = json.dumps([m for m in messages if m["role"] != "system"])
-        if index % 2 and len(body) <= WHOLE_MAX_CHARS:
+        if index % 2:
             out.append(row)
             continue
         end = next((i for i, m in enumerate(messages) if m["role"] == "assistant"), len(messages) - 1)

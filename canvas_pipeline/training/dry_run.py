@@ -1,9 +1,12 @@
-"""G5: one forward/backward step of a built trainer, before its real training.
+"""G5: one optimizer step's forward/backward of a built trainer, before its real training.
 
-Forward hooks on every module watch for NaN/Inf in any activation; the loss and the
-model's output (logits where the trainer materialises them) must be finite; the global
-gradient norm must stay under the threshold. Gradients are cleared afterwards and no
-optimizer step is taken, so the model is unchanged.
+The step is what training's first step would be: `gradient_accumulation_steps`
+micro-batches from the trainer's own dataloader, each loss scaled by their count, so the
+gradient norm is the one the first optimizer step would clip. Forward hooks on every
+module watch for NaN/Inf in any activation; the loss and the model's output (logits where
+the trainer materialises them) must be finite; the global gradient norm must stay under
+the threshold. Gradients are cleared afterwards and no optimizer step is taken, so the
+model is unchanged.
 """
 
 from __future__ import annotations
@@ -68,11 +71,18 @@ def dry_run(trainer: Trainer, method: str, limit: float = GRAD_NORM_LIMIT) -> Dr
         return hook
 
     handles = [m.register_forward_hook(watch(n or "model")) for n, m in model.named_modules()]
+    micro_batches = max(1, int(trainer.args.gradient_accumulation_steps))
+    total = 0.0
     try:
-        batch = trainer._prepare_inputs(next(iter(trainer.get_train_dataloader())))
         model.train()
-        loss = trainer.compute_loss(model, batch)
-        loss.backward()
+        batches = iter(trainer.get_train_dataloader())
+        for _ in range(micro_batches):
+            batch = next(batches, None)
+            if batch is None:
+                break
+            loss = trainer.compute_loss(model, trainer._prepare_inputs(batch)) / micro_batches
+            loss.backward()
+            total += float(loss.detach())
         named = [(n, p.grad) for n, p in model.named_parameters() if p.grad is not None]
         grad_norm = float(torch.nn.utils.get_total_norm([g for _, g in named])) if named else 0.0
         largest = sorted(((n, float(g.norm())) for n, g in named), key=lambda x: -x[1])[:5]
@@ -80,4 +90,4 @@ def dry_run(trainer: Trainer, method: str, limit: float = GRAD_NORM_LIMIT) -> Dr
         for handle in handles:
             handle.remove()
         model.zero_grad(set_to_none=True)
-    return DryRunResult(method, float(loss.detach()), grad_norm, tuple(bad), len(handles), limit, tuple(largest))
+    return DryRunResult(method, total, grad_norm, tuple(bad), len(handles), limit, tuple(largest))

@@ -41,7 +41,7 @@ def lora_config(profile: Profile) -> Any:
     rank = 8 if profile.name == "tiny" else 16
     return LoraConfig(
         r=rank,
-        lora_alpha=2 * rank,
+        lora_alpha=rank,  # scaling 1: at 2 the DPO-family first-step gradient doubled past G5's limit
         lora_dropout=0.0 if profile.name == "tiny" else 0.05,
         target_modules=LORA_TARGET_REGEX,
         task_type="CAUSAL_LM",
@@ -124,7 +124,11 @@ def build_trainer(
     if len(train_dataset) == 0:
         raise ValueError(f"{method.name}: empty train_dataset")
     args = trainer_args(method, profile, output_dir, desirable_weight, undesirable_weight, seed)
-    peft_config = lora_config(profile) if method.adapter in ("lora", "qlora") else None
+    from peft import PeftModel
+
+    # A model that already carries the adapter (SPPO's later rounds) keeps training it.
+    wrapped = isinstance(model, PeftModel)
+    peft_config = lora_config(profile) if method.adapter in ("lora", "qlora") and not wrapped else None
     common: dict[str, Any] = {
         "args": args,
         "train_dataset": train_dataset,
@@ -134,7 +138,11 @@ def build_trainer(
     }
     if method.trainer == "sft":
         return SFTTrainer(model=model, peft_config=peft_config, **common)
+    trainer_class = DPOTrainer if method.trainer == "dpo" else KTOTrainer
+    if peft_config is not None or wrapped:
+        # The adapter-disabled policy is the reference (a PeftModel from an earlier round
+        # gets TRL's frozen copy of its adapter): no second copy of the model.
+        return trainer_class(model=model, ref_model=None, peft_config=peft_config, **common)
     if ref_model is None:
         raise ValueError(f"{method.name}: the reference model ({method.reference}) is required")
-    trainer_class = DPOTrainer if method.trainer == "dpo" else KTOTrainer
     return trainer_class(model=model, ref_model=ref_model, **common)

@@ -13,7 +13,10 @@ What the mini-train changes from the real runs, and why: the 18 tool declaration
 identical tokens in every row's system turn) are left out so each row is ~6x shorter and
 all nine trainers fit the CI budget; rates are raised so a random model moves in tens of
 steps; SPPO runs one round (its loss is what is tested here; the rounds are tested on the
-real runs' metadata).
+real runs' metadata); the preference objectives train the whole random model, with a
+second copy as reference, where the real runs train a LoRA adapter on the `sft`
+checkpoint (a random model moves too little through a fresh adapter in tens of steps; the
+adapter path is LoRA's and QLoRA's mini-train and the real runs').
 """
 
 from __future__ import annotations
@@ -108,7 +111,7 @@ def save_start_model(tokenizer_dir: Path, dest: Path, seed: int = START_SEED) ->
 
     tokenizer = load_tokenizer(tokenizer_dir)
     dest.mkdir(parents=True, exist_ok=True)
-    random_model(tiny_text_config(len(tokenizer)), seed=seed).save_pretrained(dest)
+    random_model(tiny_text_config(len(tokenizer), per_layer_hidden=0), seed=seed).save_pretrained(dest)
     tokenizer.save_pretrained(dest)
     return dest
 
@@ -168,7 +171,8 @@ def mini_train(method_name: str, data_dir: Path, start_dir: Path, work_dir: Path
     started = time.perf_counter()
     base = get_method(method_name)
     rate = MINI_RATES.get(method_name, PREFERENCE_MINI_RATE)
-    method = dataclasses.replace(base, learning_rate=rate, rounds=1)
+    adapter = "full" if base.is_preference else base.adapter
+    method = dataclasses.replace(base, learning_rate=rate, rounds=1, adapter=adapter)
     data = _mini_data(data_dir, method_name, seed)
     train, evals = data.datasets()
     policy, reference = _models(method_name, start_dir)

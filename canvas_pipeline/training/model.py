@@ -11,15 +11,19 @@ if TYPE_CHECKING:
     from transformers import Gemma4TextConfig, PreTrainedModel
 
 TINY_HIDDEN = 128
+# Gemma-4's per-layer input embeddings give the two-layer model a second view of each
+# token; the warmed-up base chose the right first tool more often with them (see base_model).
+TINY_PER_LAYER_HIDDEN = 64
 # Only the language model's linear layers: attention and MLP projections.
 LORA_TARGET_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
 
-def tiny_text_config(vocab_size: int, hidden: int = TINY_HIDDEN) -> Gemma4TextConfig:
+def tiny_text_config(
+    vocab_size: int, hidden: int = TINY_HIDDEN, per_layer_hidden: int = TINY_PER_LAYER_HIDDEN
+) -> Gemma4TextConfig:
     """A two-layer Gemma-4 text config (one sliding, one global layer) that trains on CPU.
     The global head dim is shrunk from its 512 default and the per-layer input embeddings
-    (262144 x 256 by default) are switched off: at this size their projection carried most
-    of the gradient norm and pushed G5 over its limit."""
+    from 262144 x 256 to the tiny vocab x `per_layer_hidden` (0 switches them off)."""
     from transformers import Gemma4TextConfig
 
     config = Gemma4TextConfig(
@@ -32,7 +36,7 @@ def tiny_text_config(vocab_size: int, hidden: int = TINY_HIDDEN) -> Gemma4TextCo
         head_dim=32,
         global_head_dim=32,
         vocab_size_per_layer_input=vocab_size,
-        hidden_size_per_layer_input=0,  # no per-layer input embeddings: their projection dominated the gradient
+        hidden_size_per_layer_input=per_layer_hidden,
         max_position_embeddings=4096,
         sliding_window=512,
         layer_types=["sliding_attention", "full_attention"],

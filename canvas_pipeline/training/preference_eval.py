@@ -71,18 +71,23 @@ def _stats(values: list[float]) -> dict[str, float]:
 
 def pair_margins(
     policy: PreTrainedModel,
-    reference: PreTrainedModel,
+    reference: PreTrainedModel | None,
     tokenizer: PreTrainedTokenizerBase,
     rows: Sequence[dict[str, Any]],
     beta: float,
     per_token: bool = False,
 ) -> dict[str, dict[str, float]]:
-    """Per pair type and overall: mean reward margin and accuracy (margin > 0). With
+    """Per pair type and overall: mean reward margin and accuracy (margin > 0); a None
+    `reference` means the policy is a PEFT model whose disabled adapter is the reference. With
     `per_token` the log-ratios are means over each completion's tokens (the score IPO
     optimizes) instead of sums."""
     examples = [(r["prompt"], r[side], r.get("tools")) for r in rows for side in ("chosen", "rejected")]
     pol = completion_logps(policy, tokenizer, examples, per_token=per_token)
-    ref = completion_logps(reference, tokenizer, examples, per_token=per_token)
+    if reference is None:  # an adapter on the reference: the policy with its adapters disabled
+        with policy.disable_adapter():
+            ref = completion_logps(policy, tokenizer, examples, per_token=per_token)
+    else:
+        ref = completion_logps(reference, tokenizer, examples, per_token=per_token)
     rewards = [beta * (p - q) for p, q in zip(pol, ref, strict=True)]
     margins: dict[str, list[float]] = defaultdict(list)
     for k, row in enumerate(rows):

@@ -80,6 +80,21 @@ def preflight(method: MethodConfig, data: MethodData) -> list[GuardrailResult]:
     return results
 
 
+def base_bench_gate(out_dir: Path, profile: str) -> GuardrailResult:
+    """G3 on the base model's bench record: a fine-tune trains only on a base the bench
+    harness scores at >= 20% tool selection; no record is a failure, not a pass."""
+    from canvas_pipeline.evaluation.bench import base_bench_path
+    from canvas_pipeline.guardrails.checks import g3_base_bench
+
+    path = base_bench_path(out_dir, profile)
+    if not path.is_file():
+        raise GateError(None, f"G3 stops training: no base bench record at {path} (materialize eval/base_bench)")
+    result = g3_base_bench(json.loads(path.read_text()))
+    if not result.passed:
+        raise GateError(result, f"G3 stops training: {'; '.join(result.details)} (threshold {result.threshold})")
+    return result
+
+
 def read_manifest(folder: Path) -> dict[str, Any]:
     path = Path(folder) / MANIFEST
     if not path.is_file():
@@ -114,7 +129,10 @@ def _starting_models(method: MethodConfig, profile: Profile, out_dir: Path) -> t
         start = checkpoint_dir(out_dir, profile.name, method.reference)
         if read_manifest(start)["adapter"] != "full":
             raise ValueError(f"{method.name}: reference {method.reference} must be a full checkpoint")
-        return load_model(start, bf16=profile.budget.bf16), load_model(start, bf16=profile.budget.bf16), start
+        policy = load_model(start, bf16=profile.budget.bf16)
+        if method.adapter != "full":
+            return policy, None, start  # the reference is the policy with its adapter disabled
+        return policy, load_model(start, bf16=profile.budget.bf16), start
     start = base_model_dir(out_dir, profile.name)
     if not (start / "config.json").is_file():
         raise FileNotFoundError(f"no base model in {start}: materialize models/base_model first")
@@ -148,14 +166,37 @@ def _bench_outputs(model: Any, tokenizer: Any, data_dir: Path, profile: Profile,
     return {item["id"]: text for item, text in zip(items, texts, strict=True)}
 
 
-def _train_once(trainer: Any, folder: Path, log: Log) -> tuple[Any, float]:
-    from transformers.trainer_utils import get_last_checkpoint
+def last_complete_checkpoint(folder: Path) -> Path | None:
+    """The highest-step `checkpoint-N` under `folder` whose save finished: the Trainer
+    writes `trainer_state.json` last, so a run killed mid-save leaves a folder without a
+    readable one, which is skipped rather than resumed from."""
+    complete: list[tuple[int, Path]] = []
+    for path in Path(folder).glob("checkpoint-*") if Path(folder).is_dir() else []:
+        step = path.name.removeprefix("checkpoint-")
+        try:
+            json.loads((path / "trainer_state.json").read_text())
+        except (OSError, ValueError):
+            continue
+        if step.isdigit():
+            complete.append((int(step), path))
+    return max(complete)[1] if complete else None
 
-    last = get_last_checkpoint(str(folder)) if folder.is_dir() else None
+
+def _drop_resume_points(work: Path) -> None:
+    """Once the checkpoint is written, its trainer states are spent: the next
+    materialization (new data, new code) must train from the start, not resume."""
+    import shutil
+
+    for path in [*work.glob("checkpoint-*"), *work.glob("round-*/checkpoint-*")]:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _train_once(trainer: Any, folder: Path, log: Log) -> tuple[Any, float]:
+    last = last_complete_checkpoint(folder)
     if last:
         log(f"resuming from {last}")
     started = time.perf_counter()
-    output = trainer.train(resume_from_checkpoint=last)
+    output = trainer.train(resume_from_checkpoint=str(last) if last else None)
     return output, time.perf_counter() - started
 
 
@@ -230,8 +271,11 @@ def train_method(
     profile_name: str = "tiny",
     seed: int = 0,
     log: Log = print,
+    require_g3: bool = True,
 ) -> TrainingReport:
-    """Train one method; raise GateError when G12, G2 or G5 stops it."""
+    """Train one method; raise GateError when G3, G12, G2 or G5 stops it. `require_g3=False`
+    skips G3 (recorded as skipped in the metadata): for exercising the training mechanics
+    on a base that is not meant to be good."""
     from canvas_pipeline.evaluation.bench import identical_share
     from canvas_pipeline.training.callbacks import LogForwarder, peak_memory_bytes
     from canvas_pipeline.training.dry_run import dry_run
@@ -244,6 +288,7 @@ def train_method(
     method, profile = get_method(method_name), get_profile(profile_name)
     budget = profile.budget
     data = load_method_data(data_dir, method, budget.train_rows, budget.eval_rows, seed)
+    g3 = base_bench_gate(out_dir, profile.name) if require_g3 else None
     gates = preflight(method, data)
     policy, ref, start = _starting_models(method, profile, out_dir)
     tokenizer = load_tokenizer(start)
@@ -306,6 +351,7 @@ def train_method(
         "grad_norm_last": grad_norms[-1] if grad_norms else None,
         "grad_norm_max": max(grad_norms) if grad_norms else None,
         "g5_dry_run": {"loss": g5.loss, "grad_norm": g5.grad_norm, "passed": g5.passed},
+        "g3_base_bench": g3.value if g3 else "skipped (require_g3=False)",
         "trainable_parameters": trainable,
         "total_parameters": total,
         "tokens": tokens,
@@ -344,8 +390,9 @@ def train_method(
         (folder / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True, default=str))
 
     atomic_write_dir(dest, write)
+    _drop_resume_points(work)
     metadata["wall_s"] = time.perf_counter() - started
-    return TrainingReport(method.name, profile.name, dest, metadata, [*gates])
+    return TrainingReport(method.name, profile.name, dest, metadata, [*([g3] if g3 else []), *gates])
 
 
 IDENTICAL_FLAG = 0.8  # the old DPO model: 23 of 25 bench outputs identical to SFT's

@@ -116,9 +116,19 @@ class GenericPhrasebook:
 
 
 WARMUP_SEED = 4242
+WARMUP_TERMS = 4
 
 
-def warmup_corpus(rows: int, seed: int = WARMUP_SEED) -> list[dict[str, Any]]:
+def warmup_corpus(rows: int, seed: int = WARMUP_SEED, terms: int = WARMUP_TERMS) -> list[dict[str, Any]]:
+    """Generic conversations over `terms` demo terms (seeds `seed`, `seed + 1`, ...), an
+    equal share from each. One term repeats the same ~180 items, titles and course names,
+    and a model warmed up on it memorises them instead of learning to copy whatever the
+    tool response holds."""
+    shares = [rows // terms + (1 if k < rows % terms else 0) for k in range(terms)]
+    return [row for k, share in enumerate(shares) if share for row in term_corpus(share, seed + k)]
+
+
+def term_corpus(rows: int, seed: int) -> list[dict[str, Any]]:
     """Generic conversations over the demo term generated under `seed` (train-split views
     of it), worded by the GenericPhrasebook; the same gates as phase 1 apply."""
     from canvas_pipeline.data import stages
@@ -150,7 +160,7 @@ def warmup_corpus(rows: int, seed: int = WARMUP_SEED) -> list[dict[str, Any]]:
         Quotas(min_per_tool=rows // 40),
         Quarantine("warmup"),
         stage="models/base_model",
-        id_prefix="warmup",
+        id_prefix=f"warmup{seed}",
         phrasebook=GenericPhrasebook(),
     )
     return generator.build(rows)
