@@ -67,12 +67,12 @@ def test_e2b_tokenizer_comes_from_the_hub_with_the_training_template(
     tiny_tokenizer_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     seen: dict[str, Any] = {}
+    hub_tokenizer = load_tokenizer(tiny_tokenizer_dir)  # stands in for Gemma's own
+    hub_tokenizer.chat_template = "{{ 'not the training template' }}"
 
     def from_pretrained(model_id: str, token: str | None = None, **_: Any) -> Any:
         seen.update(model_id=model_id, token=token)
-        tokenizer = load_tokenizer(tiny_tokenizer_dir)
-        tokenizer.chat_template = "{{ 'not the training template' }}"
-        return tokenizer
+        return hub_tokenizer
 
     monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained", from_pretrained)
     monkeypatch.setenv("HF_TOKEN", TOKEN)
@@ -82,21 +82,24 @@ def test_e2b_tokenizer_comes_from_the_hub_with_the_training_template(
 
 
 def test_e2b_shape_has_the_published_text_model_facts() -> None:
-    config = e2b_shape_config()
-    assert (config.num_hidden_layers, config.hidden_size, config.vocab_size) == (35, 1536, 262144)
-    assert (config.hidden_size_per_layer_input, config.vocab_size_per_layer_input) == (256, 262144)
-    assert (config.head_dim, config.global_head_dim, config.num_attention_heads) == (256, 512, 8)
-    assert config.sliding_window == 512 and config.num_kv_shared_layers == 20
-    assert config.final_logit_softcapping == 30.0
-    kinds = config.layer_types
+    config = e2b_shape_config().to_dict()
+    assert (config["num_hidden_layers"], config["hidden_size"], config["vocab_size"]) == (35, 1536, 262144)
+    assert (config["hidden_size_per_layer_input"], config["vocab_size_per_layer_input"]) == (256, 262144)
+    assert (config["head_dim"], config["num_attention_heads"]) == (256, 8)
+    assert config["sliding_window"] == 512 and config["num_kv_shared_layers"] == 20
+    assert config["final_logit_softcapping"] == 30.0 and config["use_double_wide_mlp"]
+    kinds = config["layer_types"]
     assert kinds.count("full_attention") == 7 and kinds[:5] == ["sliding_attention"] * 4 + ["full_attention"]
+    global_layers = {f"{i:02d}" for i, kind in enumerate(kinds) if kind == "full_attention"}
+    assert {k: v["head_dim"] for k, v in config["per_layer_config"].items()} == dict.fromkeys(global_layers, 512)
 
 
 def test_profiles_differ_by_configuration_only() -> None:
     assert set(PROFILES) == {"tiny", "e2b", "e2b-shape"}
     assert get_profile("tiny").hub_model_id is None and get_profile("e2b").hub_model_id == "google/gemma-4-e2b-it"
     assert get_profile("tiny").budget.max_steps and get_profile("e2b").budget.max_steps is None
-    tiny = tiny_text_config(4096)
-    assert tiny.num_hidden_layers == 2 and tiny.global_head_dim < 512 and tiny.vocab_size_per_layer_input == 4096
+    tiny = tiny_text_config(4096).to_dict()
+    assert tiny["num_hidden_layers"] == 2 and tiny["vocab_size_per_layer_input"] == 4096
+    assert tiny["head_dim"] == 32 and not tiny.get("per_layer_config"), "the global layer's head dim shrunk to 32 too"
     with pytest.raises(ValueError, match="unknown profile"):
         get_profile("e4b")
