@@ -1,12 +1,11 @@
-"""One matrix partition trained for real, through the `dagster` CLI, on the real phase
-datasets: a run killed after its first checkpoint save resumes from that save when the
-partition is materialized again, and finishes with the documented metadata. G5 stops a
-method whose one-step dry run is over the limit, from the CLI, with the record written.
+"""Matrix partitions trained for real on the real phase datasets: through the `dagster`
+CLI, a run killed after its first checkpoint save resumes from that save when the
+partition is materialized again, and finishes with the documented metadata; from
+`canvas-train`, full SFT trains and G5 stops SPPO on top of it, with the record written.
 
 The base model here is the real warm-up code on a 16-step budget (the full warm-up takes
-minutes): enough for LoRA's dry run, far from enough for full SFT's, which is the point
-of the G5 test. It would not pass G3, so these runs skip G3 explicitly (recorded as
-skipped), and one test shows G3 stopping training when its record is missing."""
+minutes). It would not pass G3, so these runs skip G3 explicitly (recorded as skipped),
+and one test shows G3 stopping training when its record is missing."""
 
 from __future__ import annotations
 
@@ -114,18 +113,33 @@ def test_g3_stops_training_without_a_passing_base_bench_record(train_out: Path) 
     assert "G3 stops training: no base bench record" in proc.stderr
 
 
-def test_g5_stops_full_sft_on_a_base_far_from_its_data(train_out: Path) -> None:
-    proc = subprocess.run(
+def test_full_sft_trains_from_the_cli_and_g5_stops_sppo_on_top_of_it(train_out: Path) -> None:
+    """SFT, the full fine-tune every preference method starts from, trains from the CLI with
+    its metadata. SPPO on top of it is stopped by G5: TRL's sppo_hard regresses each summed
+    log-ratio to +-1/(2 beta), so its first gradient is 1/beta times the log-prob
+    difference's (DPO's: beta/2): the failure is by construction, not by chance."""
+    sft = subprocess.run(
         [str(BIN / "canvas-train"), "train", "--method", "sft", "--data-dir", str(train_out), "--skip-g3"],
         capture_output=True,
         text=True,
         timeout=600,
     )
-    assert proc.returncode == 1, proc.stdout[-2000:] + proc.stderr[-2000:]
-    assert "G5 stops sft: grad_norm" in proc.stderr
-    record = json.loads((run_dir(train_out, "tiny", "sft") / DRY_RUN_RECORD).read_text())
+    assert sft.returncode == 0, sft.stdout[-2000:] + sft.stderr[-2000:]
+    metrics = read_manifest(checkpoint_dir(train_out, "tiny", "sft"))["metrics"]
+    assert metrics["adapter"] == "full" and metrics["trainable_parameters"] == metrics["total_parameters"]
+    assert metrics["eval_loss"] < metrics["eval_loss_before"]
+
+    sppo = subprocess.run(
+        [str(BIN / "canvas-train"), "train", "--method", "sppo", "--data-dir", str(train_out), "--skip-g3"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert sppo.returncode == 1, sppo.stdout[-2000:] + sppo.stderr[-2000:]
+    assert "G5 stops sppo: grad_norm" in sppo.stderr
+    record = json.loads((run_dir(train_out, "tiny", "sppo") / DRY_RUN_RECORD).read_text())
     assert record["passed"] is False and record["grad_norm"] >= record["limit"]
-    assert not checkpoint_dir(train_out, "tiny", "sft").exists()
+    assert not checkpoint_dir(train_out, "tiny", "sppo").exists()
 
 
 def test_preference_methods_train_an_adapter_whose_disabled_self_is_the_reference(train_out: Path) -> None:
