@@ -145,10 +145,12 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_pipeline(args: argparse.Namespace) -> int:
     """The embedded default through Dagster, in this process, recorded in $DAGSTER_HOME's
-    instance: data_job, base_model_job, then training_job once per method partition (sft
-    first: it is the start and reference of the preference methods). A failed data, base
-    or sft run stops everything after it; a failed preference partition does not stop the
-    others (they do not depend on it). Exits 1 if any run failed, naming them."""
+    instance: data_job, base_model_job, training_job once per method partition (sft first:
+    it is the start and reference of the preference methods; each run trains and benches
+    its method), then report_job (selection, report, and the release of the selected
+    checkpoint: a local dry run unless CANVAS_RELEASE_PUBLISH=1 and a repo id are set). A failed data, base or sft run
+    stops everything after it; a failed preference partition does not stop the others
+    (they do not depend on it). Exits 1 if any run failed, naming them."""
     import time
 
     import dagster as dg
@@ -161,6 +163,7 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
     methods.sort(key=lambda m: m != "sft")
     runs: list[tuple[str, str | None]] = [("data_job", None), ("base_model_job", None)]
     runs += [("training_job", m) for m in methods]
+    runs += [("report_job", None)]
     failed: list[str] = []
     started_all = time.perf_counter()
     for job_name, partition in runs:
@@ -176,6 +179,62 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
                 break
     print(f"pipeline: {time.perf_counter() - started_all:.0f}s, {len(failed)} failed run(s) {failed or ''}".rstrip())
     return 1 if failed else 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    """Bench the checkpoints (all that exist, or --method ones) on the bench and the eval
+    split, then decide the selection and write the report under DATA_DIR/eval/PROFILE;
+    exits 1 when a requested checkpoint is missing or no checkpoint clears the tool floor."""
+    from canvas_pipeline.evaluation.bench import run_method_bench
+    from canvas_pipeline.evaluation.report import write_report
+    from canvas_pipeline.evaluation.results import collect_records, decide_selection
+    from canvas_pipeline.training.methods import METHOD_NAMES
+    from canvas_pipeline.training.run import MANIFEST, checkpoint_dir
+
+    out = Path(args.data_dir)
+    wanted = list(
+        args.method or [m for m in METHOD_NAMES if (checkpoint_dir(out, args.profile, m) / MANIFEST).is_file()]
+    )
+    wanted.sort(key=lambda m: m != "sft")  # the others compare their first turns with SFT's
+    missing = [m for m in wanted if not (checkpoint_dir(out, args.profile, m) / MANIFEST).is_file()]
+    if missing or not wanted:
+        print(f"canvas-train bench: no checkpoint for {missing or 'any method'} under {out}", file=sys.stderr)
+        return 1
+    for method in wanted:
+        summary = run_method_bench(out, args.profile, method, args.seed, args.bench_items, args.selection_items)[
+            "summary"
+        ]
+        print(
+            f"{method:<9} tool selection {summary['tool_selection_accuracy']:.1%} "
+            f"arguments {summary['argument_accuracy'] or 0:.1%} format {summary['format_validity']:.1%}",
+            flush=True,
+        )
+    records, _ = collect_records(out, args.profile)
+    selection = decide_selection(out, args.profile)
+    files, _ = write_report(out, args.profile, records, selection)
+    print(selection["reason"])
+    print(f"report: {files.markdown}")
+    return 0 if selection["selected"] else 1
+
+
+def cmd_release(args: argparse.Namespace) -> int:
+    """Release the selected checkpoint: merged weights, tokenizer and model card under
+    DATA_DIR/release/PROFILE, published to the Hub only with --publish, --repo-id and
+    HF_TOKEN in the environment. Exits 1 when the release is refused (selection failed, a
+    guardrail on the checkpoint's lineage failed or did not run) or the upload failed."""
+    from canvas_pipeline.release import PublishError, ReleaseRefused
+    from canvas_pipeline.release.export import ExportError
+    from canvas_pipeline.release.run import release_checkpoint
+
+    try:
+        report = release_checkpoint(
+            Path(args.data_dir), args.profile, args.publish, args.repo_id, print, private=not args.public
+        )
+    except (ReleaseRefused, ExportError, PublishError):
+        return 1  # the reasons were printed through the log as they were found
+    where = f"published to {report.repo_id}" if report.published else f"dry run ({report.dry_run_reason})"
+    print(f"released {report.method} to {report.path}: {where}")
+    return 0
 
 
 def _cache_dir() -> Path:
@@ -249,11 +308,38 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.set_defaults(func=cmd_train)
 
-    pipeline = sub.add_parser(
-        "pipeline", help="run the embedded default through Dagster", description=cmd_pipeline.__doc__
+    bench = sub.add_parser(
+        "bench", help="bench checkpoints, select the production one, write the report", description=cmd_bench.__doc__
     )
-    pipeline.add_argument("--methods", nargs="*", choices=METHOD_NAMES, help="methods to train (default: all 9)")
-    pipeline.set_defaults(func=cmd_pipeline)
+    bench.add_argument(
+        "--method", action="append", choices=METHOD_NAMES, help="method to bench (repeatable; default all)"
+    )
+    bench.add_argument("--data-dir", required=True, help="folder with the datasets and the checkpoints")
+    bench.add_argument("--profile", default="tiny", help="model profile (default tiny)")
+    bench.add_argument("--seed", type=int, default=0, help="seed for the item subsets (default 0)")
+    bench.add_argument("--bench-items", type=int, help="bench items per checkpoint (default: the profile's budget)")
+    bench.add_argument("--selection-items", type=int, help="eval-split items per checkpoint (default: the profile's)")
+    bench.set_defaults(func=cmd_bench)
+
+    release = sub.add_parser("release", help="release the selected checkpoint", description=cmd_release.__doc__)
+    release.add_argument(
+        "--data-dir", required=True, help="folder with the checkpoints and eval/PROFILE/selection.json"
+    )
+    release.add_argument("--profile", default="tiny", help="model profile (default tiny)")
+    release.add_argument("--publish", action="store_true", help="upload to the Hub (needs --repo-id and HF_TOKEN)")
+    release.add_argument("--repo-id", help="Hub repository, e.g. my-org/canvas-gemma4")
+    release.add_argument("--public", action="store_true", help="make the Hub repository public (default private)")
+    release.set_defaults(func=cmd_release)
+
+    for name in ("pipeline", "run"):
+        pipeline = sub.add_parser(
+            name,
+            help="run everything through Dagster: data, base, 9 methods, bench, selection, report, release"
+            + (" (same as `pipeline`)" if name == "run" else ""),
+            description=cmd_pipeline.__doc__,
+        )
+        pipeline.add_argument("--methods", nargs="*", choices=METHOD_NAMES, help="methods to train (default: all 9)")
+        pipeline.set_defaults(func=cmd_pipeline)
     return parser
 
 

@@ -6,15 +6,20 @@ from __future__ import annotations
 import dagster as dg
 
 from canvas_pipeline.defs.assets_data import DATA_ASSETS
+from canvas_pipeline.defs.assets_eval import EVAL_ASSETS
 from canvas_pipeline.defs.assets_models import MODEL_ASSETS
+from canvas_pipeline.defs.assets_release import RELEASE_ASSETS
 from canvas_pipeline.defs.assets_training import TRAINING_ASSETS, TRAINING_CHECKS
+from canvas_pipeline.defs.automation import SCHEDULES, SENSORS
 from canvas_pipeline.defs.checks import GUARDRAIL_CHECKS
 from canvas_pipeline.defs.jobs import JOBS
 from canvas_pipeline.defs.resources import DataSettings, ModelSettings
 
 defs = dg.Definitions(
-    assets=[*DATA_ASSETS, *MODEL_ASSETS, *TRAINING_ASSETS],
+    assets=[*DATA_ASSETS, *MODEL_ASSETS, *TRAINING_ASSETS, *EVAL_ASSETS, *RELEASE_ASSETS],
     asset_checks=[*GUARDRAIL_CHECKS, *TRAINING_CHECKS],
     jobs=JOBS,
+    sensors=SENSORS,
+    schedules=SCHEDULES,
     resources={"data": DataSettings(), "model": ModelSettings()},
 )

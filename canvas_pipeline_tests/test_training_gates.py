@@ -43,10 +43,10 @@ def test_g3_and_g5_are_not_run_without_their_records(folder: Path) -> None:
 def test_g3_reads_the_base_bench_record(folder: Path) -> None:
     record = folder / "eval" / "tiny" / "base_bench.json"
     record.parent.mkdir(parents=True)
-    record.write_text(json.dumps({"tool_selection_accuracy": 0.07, "items": 192}))
+    record.write_text(json.dumps({"summary": {"tool_selection_accuracy": 0.07, "items": 192}}))
     g3 = _results(folder)["G3"]
     assert g3.passed is False and "7.0%" in g3.details[0]
-    record.write_text(json.dumps({"tool_selection_accuracy": 0.24, "items": 192}))
+    record.write_text(json.dumps({"summary": {"tool_selection_accuracy": 0.24, "items": 192}}))
     g3 = _results(folder)["G3"]
     assert g3.passed is True and g3.value == {"tool_selection_accuracy": 0.24, "items": 192}
 

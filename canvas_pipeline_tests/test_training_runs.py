@@ -1,6 +1,7 @@
 """Matrix partitions trained for real on the real phase datasets: through the `dagster`
 CLI, a run killed after its first checkpoint save resumes from that save when the
-partition is materialized again, and finishes with the documented metadata; from
+partition is materialized again, and finishes with the documented metadata and its bench
+record; the report job writes the report and fails the selection loudly; from
 `canvas-train`, full SFT trains and G5 stops SPPO on top of it, with the record written.
 
 The base model here is the real warm-up code on a 16-step budget (the full warm-up takes
@@ -21,7 +22,11 @@ from pathlib import Path
 
 import pytest
 
+from canvas_pipeline.evaluation.bench import bench_record_path
+from canvas_pipeline.evaluation.report import report_dir
+from canvas_pipeline.evaluation.results import selection_path
 from canvas_pipeline.training.base_model import build_base_model
+from canvas_pipeline.training.methods import METHOD_NAMES
 from canvas_pipeline.training.profiles import get_profile
 from canvas_pipeline.training.run import (
     DRY_RUN_RECORD,
@@ -35,6 +40,7 @@ from canvas_pipeline.training.tokenizer import profile_tokenizer_dir
 from canvas_pipeline_tests.test_dagster_runs import REPO_ROOT, dagster_env
 
 BIN = Path(sys.executable).parent
+BENCH_ITEMS = 16
 PHASES = ("raw", "curated", "phase1", "phase2", "phase3", "phase4")
 
 
@@ -51,6 +57,13 @@ def train_out(real_slice: Path, tiny_tokenizer_dir: Path, tmp_path_factory: pyte
     return out
 
 
+BENCH_ENV = {
+    "CANVAS_REQUIRE_G3": "0",
+    "CANVAS_BENCH_ITEMS": str(BENCH_ITEMS),
+    "CANVAS_SELECTION_ITEMS": str(BENCH_ITEMS),
+}
+
+
 def _partition_args(method: str) -> list[str]:
     tags = json.dumps({"dagster/partition": method})
     return [str(BIN / "dagster"), "job", "execute", "-m", "canvas_pipeline.definitions", "-j", "training_job"] + [
@@ -60,7 +73,7 @@ def _partition_args(method: str) -> list[str]:
 
 
 def test_a_partition_killed_after_a_save_resumes_from_it(train_out: Path, tmp_path: Path) -> None:
-    env = dagster_env(tmp_path / "home", CANVAS_OUT_DIR=str(train_out), CANVAS_REQUIRE_G3="0")
+    env = dagster_env(tmp_path / "home", CANVAS_OUT_DIR=str(train_out), **BENCH_ENV)
     work, dest = run_dir(train_out, "tiny", "lora"), checkpoint_dir(train_out, "tiny", "lora")
     first_log = tmp_path / "first.log"
     with first_log.open("w") as sink:
@@ -100,6 +113,35 @@ def test_a_partition_killed_after_a_save_resumes_from_it(train_out: Path, tmp_pa
     assert metrics["g5_dry_run"]["passed"] and metrics["g5_dry_run"]["grad_norm"] < 1.0
     assert not list(work.glob("checkpoint-*")), "a finished run's resume points are spent"
     assert metrics["g3_base_bench"].startswith("skipped")
+    # the same run benched the checkpoint on the bench and the eval split
+    record = json.loads(bench_record_path(train_out, "tiny", "lora").read_text())
+    assert record["summary"]["items"] == BENCH_ITEMS and record["eval"]["items"] == BENCH_ITEMS
+    assert len(record["conversations"]) == BENCH_ITEMS and "[lora] bench: tool selection" in output
+
+
+def test_the_report_job_writes_the_report_and_fails_the_selection_loudly(train_out: Path, tmp_path: Path) -> None:
+    """Only `lora` has a bench record here, on a 16-step base far below the 40% tool floor:
+    the selection asset fails naming the violations (no fallback), and the report, which
+    does not depend on a selection succeeding, is written with every method's row."""
+    proc = subprocess.run(
+        [str(BIN / "dagster"), "job", "execute", "-m", "canvas_pipeline.definitions", "-j", "report_job"],
+        cwd=REPO_ROOT,
+        env=dagster_env(tmp_path / "home", CANVAS_OUT_DIR=str(train_out), **BENCH_ENV),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    output = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "no checkpoint qualifies: lora:" in output, output[-3000:]
+    selection = json.loads(selection_path(train_out, "tiny").read_text())
+    assert selection["selected"] is None and selection["candidates"]["lora"]["floor_violations"]
+    assert set(selection["missing"]) == set(METHOD_NAMES) - {"lora"}
+    folder = report_dir(train_out, "tiny")
+    text = (folder / "report.md").read_text()
+    assert "| lora |" in text and "| dpo | no bench record" in text
+    assert "**No checkpoint selected.**" in text
+    for png in ("per_tool_accuracy.png", "method_comparison.png"):
+        assert (folder / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_g3_stops_training_without_a_passing_base_bench_record(train_out: Path) -> None:

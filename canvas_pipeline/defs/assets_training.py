@@ -84,7 +84,7 @@ def g3_base_bench(data: DataSettings, model: ModelSettings) -> dg.AssetCheckResu
     from canvas_pipeline.evaluation.bench import base_bench_path
     from canvas_pipeline.guardrails.checks import g3_base_bench as g3
 
-    result = g3(json.loads(base_bench_path(data.out_path, model.profile).read_text()))
+    result = g3(json.loads(base_bench_path(data.out_path, model.profile).read_text())["summary"])
     return dg.AssetCheckResult(
         passed=bool(result.passed),
         severity=dg.AssetCheckSeverity.ERROR,
@@ -108,7 +108,8 @@ def checkpoint(context: dg.AssetExecutionContext, data: DataSettings, model: Mod
     DPO-family and KTO partitions train a LoRA adapter on the `sft` partition's checkpoint,
     which with the adapter disabled is their reference. The metadata holds losses,
     per-axis eval reward margins, grad norms, parameter counts, tokens/s, peak memory,
-    wall time and the share of bench outputs identical to SFT's. A killed run resumes
+    wall time (the bench, the share of outputs identical to SFT's included, is
+    `eval/bench_results` of the same partition). A killed run resumes
     from its last saved trainer state."""
     from canvas_pipeline.training.run import GateError, train_method
 

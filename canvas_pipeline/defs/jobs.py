@@ -5,7 +5,9 @@ from __future__ import annotations
 import dagster as dg
 
 from canvas_pipeline.defs.assets_data import PHASE1_KEY, PHASE2_KEY, PHASE3_KEY, PHASE4_KEY, RAW_KEY, SCRUBBED_KEY
+from canvas_pipeline.defs.assets_eval import BENCH_RESULTS_KEY, REPORT_KEY, SELECTION_KEY
 from canvas_pipeline.defs.assets_models import TOKENIZER_KEY
+from canvas_pipeline.defs.assets_release import RELEASE_KEY
 from canvas_pipeline.defs.assets_training import BASE_BENCH_KEY, BASE_MODEL_KEY, CHECKPOINT_KEY
 
 data_job = dg.define_asset_job(
@@ -25,9 +27,19 @@ base_model_job = dg.define_asset_job(
 
 training_job = dg.define_asset_job(
     "training_job",
-    selection=dg.AssetSelection.assets(CHECKPOINT_KEY),  # partitioned like the checkpoint: one method per run
-    description="One training method per run (partition = method); runs tagged gpu=1, one at a time.",
+    # partitioned like the checkpoint: one method per run, trained and then benched
+    selection=dg.AssetSelection.assets(CHECKPOINT_KEY, BENCH_RESULTS_KEY),
+    description="One training method per run (partition = method), then its bench; tagged gpu=1, one at a time.",
     tags={"gpu": "1"},
 )
 
-JOBS = [data_job, base_model_job, training_job]
+report_job = dg.define_asset_job(
+    "report_job",
+    selection=dg.AssetSelection.assets(SELECTION_KEY, REPORT_KEY, RELEASE_KEY),
+    description=(
+        "The production-checkpoint selection (fails when no checkpoint clears the tool floor), the report, and "
+        "the release of the selected checkpoint (a local dry run unless publishing is configured)."
+    ),
+)
+
+JOBS = [data_job, base_model_job, training_job, report_job]

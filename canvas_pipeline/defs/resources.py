@@ -55,3 +55,8 @@ class ModelSettings(dg.ConfigurableResource):
     # False trains even when G3 failed or did not run (recorded as skipped): for exercising
     # the training mechanics on a base that is not meant to be good, never for a release.
     require_g3: bool = os.environ.get("CANVAS_REQUIRE_G3", "1") != "0"
+    # Bench and eval-split items per checkpoint; unset: the profile's budget.
+    bench_items: int | None = int(os.environ["CANVAS_BENCH_ITEMS"]) if os.environ.get("CANVAS_BENCH_ITEMS") else None
+    selection_items: int | None = (
+        int(os.environ["CANVAS_SELECTION_ITEMS"]) if os.environ.get("CANVAS_SELECTION_ITEMS") else None
+    )

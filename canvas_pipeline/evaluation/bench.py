@@ -1,53 +1,31 @@
-"""Running the phase-4 bench on a model and scoring tool selection.
+"""The phase-4 bench (and the eval split checkpoint selection decides on) run on a model
+and written as a record: every metric, per tool, and every conversation.
 
-Tool selection: the first call of the model's turn names the item's first expected tool;
-for an irrelevance item (no expected tool) the right answer is no call at all. Output the
-codec cannot parse counts as wrong, with its reason kept.
+Item sets: the bench is phase 4's benchmark; the eval split is phase 1's held-out `test`
+rows, cut at their last user turn exactly like bench items. At the tiny profile's budget
+both are subsets drawn round-robin across expected first tools, so every tool keeps its
+share.
 """
 
 from __future__ import annotations
 
+import json
 import random
-from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from canvas_pipeline.evaluation.generation import greedy_turns, prompt_text
-from canvas_pipeline.tools.codec import ParseError, ToolCall, parse_calls
+from canvas_pipeline.data.io import atomic_write_text, read_jsonl
+from canvas_pipeline.evaluation.harness import Conversation, run_conversations
+from canvas_pipeline.evaluation.metrics import expected_first_tool, summarize
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+    from canvas_pipeline.evaluation.backends import BackendFactory
 
-@dataclass(frozen=True)
-class BenchOutcome:
-    item_id: str
-    intent: str
-    expected_tool: str | None
-    output: str
-    calls: tuple[ToolCall, ...]
-    parse_error: str | None
-
-    @property
-    def first_tool(self) -> str | None:
-        return self.calls[0].name if self.calls else None
-
-    @property
-    def selected_right(self) -> bool:
-        return self.parse_error is None and self.first_tool == self.expected_tool
-
-
-def expected_first_tool(item: dict[str, Any]) -> str | None:
-    tools = item.get("expected_tools") or []
-    return tools[0] if tools else None
-
-
-def score_output(item: dict[str, Any], output: str) -> BenchOutcome:
-    parsed = parse_calls(output)
-    error = str(parsed) if isinstance(parsed, ParseError) else None
-    calls = () if isinstance(parsed, ParseError) else tuple(parsed)
-    return BenchOutcome(item["id"], item.get("intent", ""), expected_first_tool(item), output, calls, error)
+BASE = "base"
+IDENTICAL_FLAG = 0.8  # the old DPO model: 23 of 25 bench outputs identical to SFT's
 
 
 def bench_subset(items: Sequence[dict[str, Any]], size: int | None, seed: int) -> list[dict[str, Any]]:
@@ -61,20 +39,20 @@ def bench_subset(items: Sequence[dict[str, Any]], size: int | None, seed: int) -
     return sorted(chosen, key=lambda i: i["id"])
 
 
-def run_bench(
-    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, items: Sequence[dict[str, Any]], batch_size: int = 32
-) -> list[BenchOutcome]:
-    prompts = [prompt_text(item["prompt"], item.get("tools")) for item in items]
-    outputs = greedy_turns(model, tokenizer, prompts, batch_size=batch_size)
-    return [score_output(item, output) for item, output in zip(items, outputs, strict=True)]
+def bench_items(out_dir: Path, size: int | None, seed: int) -> list[dict[str, Any]]:
+    return bench_subset(read_jsonl(Path(out_dir) / "phase4" / "benchmark.jsonl"), size, seed)
 
 
-def tool_selection_accuracy(outcomes: Sequence[BenchOutcome]) -> float:
-    return sum(o.selected_right for o in outcomes) / len(outcomes) if outcomes else 0.0
+def eval_items(out_dir: Path, size: int | None, seed: int) -> list[dict[str, Any]]:
+    """Phase 1's held-out test conversations as bench items (prompt up to the last user
+    turn, the calls after it expected)."""
+    from canvas_pipeline.data.phase4.build import bench_item
 
-
-def format_validity(outcomes: Sequence[BenchOutcome]) -> float:
-    return sum(o.parse_error is None for o in outcomes) / len(outcomes) if outcomes else 0.0
+    rows = [r for r in read_jsonl(Path(out_dir) / "phase1" / "sft_trajectories.jsonl") if r["split"] == "test"]
+    if not rows:
+        raise ValueError(f"{out_dir}/phase1/sft_trajectories.jsonl has no test rows to select checkpoints on")
+    items = [{**bench_item(row, n), "id": row["id"], "split": "eval"} for n, row in enumerate(rows)]
+    return bench_subset(items, size, seed)
 
 
 def identical_share(outputs: Sequence[str], reference: Sequence[str]) -> float:
@@ -84,60 +62,116 @@ def identical_share(outputs: Sequence[str], reference: Sequence[str]) -> float:
     return sum(a == b for a, b in zip(outputs, reference, strict=True)) / len(outputs) if outputs else 0.0
 
 
-def per_tool_accuracy(outcomes: Sequence[BenchOutcome]) -> dict[str, dict[str, float]]:
-    groups: dict[str, list[BenchOutcome]] = defaultdict(list)
-    for outcome in outcomes:
-        groups[outcome.expected_tool or "(no call)"].append(outcome)
-    return {tool: {"accuracy": tool_selection_accuracy(g), "n": len(g)} for tool, g in sorted(groups.items())}
+def evaluate(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    items: Sequence[dict[str, Any]],
+    backends: BackendFactory | None,
+) -> tuple[dict[str, Any], list[Conversation]]:
+    conversations = run_conversations(model, tokenizer, items, backends.for_item if backends else None)
+    return summarize(conversations), conversations
 
 
-def bench_summary(outcomes: Sequence[BenchOutcome]) -> dict[str, Any]:
+def eval_dir(out_dir: Path, profile: str) -> Path:
+    return Path(out_dir) / "eval" / profile
+
+
+def base_bench_path(out_dir: Any, profile: str) -> Path:
+    return eval_dir(Path(out_dir), profile) / "base_bench.json"
+
+
+def bench_record_path(out_dir: Path, profile: str, method: str) -> Path:
+    return eval_dir(out_dir, profile) / "bench" / f"{method}.json"
+
+
+def read_bench_record(out_dir: Path, profile: str, method: str) -> dict[str, Any]:
+    path = base_bench_path(out_dir, profile) if method == BASE else bench_record_path(out_dir, profile, method)
+    if not path.is_file():
+        raise FileNotFoundError(f"no bench record {path}: materialize eval/bench_results for {method} first")
+    return json.loads(path.read_text())
+
+
+def _first_turns(conversations: Sequence[Conversation]) -> dict[str, str]:
+    return {c.item["id"]: c.turns[0] if c.turns else "" for c in conversations}
+
+
+def _record(
+    name: str, profile: str, summary: dict[str, Any], conversations: Sequence[Conversation], **extra: Any
+) -> dict[str, Any]:
     return {
-        "items": len(outcomes),
-        "tool_selection_accuracy": tool_selection_accuracy(outcomes),
-        "format_validity": format_validity(outcomes),
-        "per_tool": per_tool_accuracy(outcomes),
+        "method": name,
+        "profile": profile,
+        "summary": {k: v for k, v in summary.items() if k != "per_tool"},
+        "per_tool": summary["per_tool"],
+        **extra,
+        "outputs": _first_turns(conversations),
+        "conversations": [c.record() for c in conversations],
     }
 
 
-def bench_folder(
-    model_dir: Any, benchmark_path: Any, size: int | None, seed: int
-) -> tuple[dict[str, Any], list[BenchOutcome]]:
-    """Load the model saved in `model_dir` (weights + tokenizer) and run the bench on it."""
-    from pathlib import Path
-
-    from canvas_pipeline.data.io import read_jsonl
-    from canvas_pipeline.training.model import load_model
+def _load_model(out_dir: Path, profile: str, method: str) -> tuple[Any, Any]:
+    from canvas_pipeline.training.run import base_model_dir, checkpoint_dir, load_checkpoint
     from canvas_pipeline.training.tokenizer import load_tokenizer
 
-    items = bench_subset(read_jsonl(Path(benchmark_path)), size, seed)
-    outcomes = run_bench(load_model(Path(model_dir)), load_tokenizer(Path(model_dir)), items)
-    return bench_summary(outcomes), outcomes
+    if method == BASE:
+        from canvas_pipeline.training.model import load_model
 
-
-def base_bench_path(out_dir: Any, profile: str) -> Any:
-    from pathlib import Path
-
-    return Path(out_dir) / "eval" / profile / "base_bench.json"
+        folder = base_model_dir(out_dir, profile)
+        return load_model(folder), load_tokenizer(folder)
+    folder = checkpoint_dir(out_dir, profile, method)
+    return load_checkpoint(folder), load_tokenizer(folder)
 
 
 def run_base_bench(out_dir: Any, profile_name: str, seed: int) -> dict[str, Any]:
     """The bench on `models/base_model` at the profile's bench budget, written atomically
-    (summary + every output) to `eval/PROFILE/base_bench.json`: the evidence G3 reads."""
-    import json
-    from pathlib import Path
-
-    from canvas_pipeline.data.io import atomic_write_text
+    (summary, per tool, every conversation) to `eval/PROFILE/base_bench.json`: the evidence
+    G3 reads and the report's baseline row."""
+    from canvas_pipeline.evaluation.backends import BackendFactory
     from canvas_pipeline.training.profiles import get_profile
-    from canvas_pipeline.training.run import base_model_dir
 
+    out_dir = Path(out_dir)
     profile = get_profile(profile_name)
-    summary, outcomes = bench_folder(
-        base_model_dir(out_dir, profile.name),
-        Path(out_dir) / "phase4" / "benchmark.jsonl",
-        profile.budget.bench_items,
-        seed,
-    )
-    record = {**summary, "profile": profile.name, "outputs": {o.item_id: o.output for o in outcomes}}
+    model, tokenizer = _load_model(out_dir, profile.name, BASE)
+    items = bench_items(out_dir, profile.budget.bench_items, seed)
+    summary, conversations = evaluate(model, tokenizer, items, BackendFactory.from_out_dir(out_dir))
+    record = _record(BASE, profile.name, summary, conversations)
     atomic_write_text(base_bench_path(out_dir, profile.name), json.dumps(record, indent=1))
-    return summary
+    return {**record["summary"], "per_tool": record["per_tool"]}
+
+
+def run_method_bench(
+    out_dir: Path,
+    profile_name: str,
+    method: str,
+    seed: int,
+    bench_size: int | None = None,
+    selection_size: int | None = None,
+) -> dict[str, Any]:
+    """One checkpoint on the bench and on the eval split (sizes: the profile's budget
+    unless given), written atomically to `eval/PROFILE/bench/METHOD.json`. A preference
+    method's first turns are compared with SFT's (`identical_to_sft`): a share >= 0.8 is
+    what the old no-op DPO model looked like."""
+    from canvas_pipeline.evaluation.backends import BackendFactory
+    from canvas_pipeline.training.profiles import get_profile
+
+    out_dir = Path(out_dir)
+    profile = get_profile(profile_name)
+    model, tokenizer = _load_model(out_dir, profile.name, method)
+    backends = BackendFactory.from_out_dir(out_dir)
+    bench = bench_items(out_dir, bench_size or profile.budget.bench_items, seed)
+    summary, conversations = evaluate(model, tokenizer, bench, backends)
+    held_out = eval_items(out_dir, selection_size or profile.budget.selection_items, seed)
+    eval_summary, _ = evaluate(model, tokenizer, held_out, backends)
+    identical = None
+    if method != "sft":
+        sft_path = bench_record_path(out_dir, profile.name, "sft")
+        if sft_path.is_file():
+            reference = json.loads(sft_path.read_text())["outputs"]
+            mine = _first_turns(conversations)
+            shared = sorted(k for k in mine if k in reference)
+            identical = identical_share([mine[k] for k in shared], [reference[k] for k in shared])
+    summary["identical_to_sft"] = identical
+    summary["identical_flag"] = identical is not None and identical >= IDENTICAL_FLAG
+    record = _record(method, profile.name, summary, conversations, eval=eval_summary)
+    atomic_write_text(bench_record_path(out_dir, profile.name, method), json.dumps(record, indent=1))
+    return record

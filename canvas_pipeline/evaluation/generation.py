@@ -19,6 +19,9 @@ if TYPE_CHECKING:
 
 STOP_TOKENS = (TURN_CLOSE, RESPONSE_OPEN)
 MAX_NEW_TOKENS = 96
+# Measured on the tiny model, 2 CPU cores, 256 bench items as conversations: 32 -> 36.9 s,
+# 64 -> 24.8 s, 128 -> 59.3 s (a step costs the same ~34 ms at 32 and 64: overhead-bound).
+BATCH_SIZE = 64
 
 
 def prompt_text(prompt: Sequence[dict[str, Any]], tools: str | None = None) -> str:
@@ -30,7 +33,7 @@ def greedy_turns(
     tokenizer: PreTrainedTokenizerBase,
     prompts: Sequence[str],
     max_new_tokens: int = MAX_NEW_TOKENS,
-    batch_size: int = 32,
+    batch_size: int = BATCH_SIZE,
 ) -> list[str]:
     """The greedy continuation of each rendered prompt, up to and including its stop token,
     decoded with special tokens kept; padding is stripped."""

@@ -1,7 +1,7 @@
 """All 13 guardrails in order, each with what it needs from a data folder. G3 reads the
 base model's bench record, G5 the methods' dry-run records, G9 runs the nine mini-trains
-(when asked: they take minutes); a guardrail whose evidence is missing reports NOT RUN with
-the reason, never PASS."""
+(when asked: they take minutes), G10 reads docker/ (and builds the image when an engine
+answers); a guardrail whose evidence is missing reports NOT RUN with the reason, never PASS."""
 
 from __future__ import annotations
 
@@ -31,6 +31,11 @@ class CheckConfig:
     profile: str = "tiny"
     mini_trains: Callable[[], Sequence[Any]] | None = None  # G9's runner
     g9_note: str = "not requested (canvas-train check runs it unless --no-g9)"
+    # G10: the folder holding docker/ (default: the working directory, else this checkout) and
+    # its engine layer: "auto" (build and run when `docker info` answers), "on" (required) or
+    # "off"; None reads CANVAS_G10_ENGINE (default auto).
+    project_root: Path | None = None
+    g10_engine: str | None = None
 
 
 @dataclass(frozen=True)
@@ -75,7 +80,7 @@ def _g3(bundle: Bundle, config: CheckConfig) -> GuardrailResult:
     path = base_bench_path(bundle.data_dir, config.profile)
     if not path.is_file():
         return not_run("G3", "base model bench score", ">= 20% tool selection", f"no {path}: run eval/base_bench")
-    return checks.g3_base_bench(json.loads(path.read_text()))
+    return checks.g3_base_bench(json.loads(path.read_text())["summary"])
 
 
 def _g5(bundle: Bundle, config: CheckConfig) -> GuardrailResult:
@@ -94,6 +99,14 @@ def _g9(bundle: Bundle, config: CheckConfig) -> GuardrailResult:
     if config.mini_trains is None:
         return not_run("G9", "trainer mini-train tests", "all 9 move the right way", config.g9_note)
     return checks.g9_mini_trains(config.mini_trains())
+
+
+def _g10(bundle: Bundle, config: CheckConfig) -> GuardrailResult:
+    """Layer (a) always: the argv each Dockerfile/compose container runs, composed with Docker's
+    semantics, and the training image's argv executed here; layer (b) when an engine answers."""
+    from canvas_pipeline.guardrails.g10_container import EngineSettings, g10_containers
+
+    return g10_containers(config.project_root, EngineSettings.from_env(config.g10_engine))
 
 
 def _g4(bundle: Bundle, config: CheckConfig) -> GuardrailResult:
@@ -136,10 +149,6 @@ def _g13(bundle: Bundle, config: CheckConfig) -> GuardrailResult:
     return checks.g13_repeated_tool(bundle.all_samples())
 
 
-def _later(gid: str, name: str, threshold: str, reason: str) -> Guardrail:
-    return Guardrail(gid, name, threshold, lambda bundle, config: not_run(gid, name, threshold, reason))
-
-
 GUARDRAILS: tuple[Guardrail, ...] = (
     Guardrail("G1", "tool calls in preference pairs", ">= 80% of chosen and of rejected", _g1),
     Guardrail("G2", "non-empty, item-disjoint eval split", "eval non-empty, 0 shared items", _g2),
@@ -150,7 +159,7 @@ GUARDRAILS: tuple[Guardrail, ...] = (
     Guardrail("G7", "tool names exist in the registry", "100%", _g7),
     Guardrail("G8", "serializer -> parser round trip", "100%", _g8),
     Guardrail("G9", "trainer mini-train tests", "all 9 move the right way", _g9),
-    _later("G10", "docker build and run --help", "exit 0", "needs docker/Dockerfile and a docker engine"),
+    Guardrail("G10", "docker build and run --help", "exit 0", _g10),
     Guardrail("G11", "rows longer than max_length", "< 1% over the profile's max_length", _g11),
     Guardrail("G12", "minimum rows per method", "each method's train >= 1000", _g12),
     Guardrail("G13", "one tool repeated in a trajectory", "<= 3 calls of a tool", _g13),

@@ -40,6 +40,7 @@ MINI_BUDGET = Budget(
     train_rows=192,  # raised per method by mini_profile: two epochs in its steps
     eval_rows=180,  # twenty pairs of each of the nine pair types: ten left single axes within noise of 0
     bench_items=0,
+    selection_items=0,
     warmup_rows=0,
     warmup_steps=0,
     warmup_learning_rate=0.0,

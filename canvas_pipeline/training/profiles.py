@@ -23,7 +23,8 @@ class Budget:
     grad_accum: int
     train_rows: int | None
     eval_rows: int | None
-    bench_items: int | None
+    bench_items: int | None  # bench items each model is scored on (None: all)
+    selection_items: int | None  # eval-split items checkpoint selection is decided on (None: all)
     warmup_rows: int
     warmup_steps: int
     warmup_learning_rate: float
@@ -51,6 +52,7 @@ TINY_BUDGET = Budget(
     train_rows=128,
     eval_rows=32,
     bench_items=192,
+    selection_items=128,
     warmup_rows=4000,
     warmup_steps=500,
     warmup_learning_rate=4e-3,
@@ -65,6 +67,7 @@ GPU_BUDGET = Budget(
     train_rows=None,
     eval_rows=None,
     bench_items=None,
+    selection_items=None,
     warmup_rows=0,
     warmup_steps=0,
     warmup_learning_rate=0.0,

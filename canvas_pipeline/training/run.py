@@ -22,7 +22,6 @@ from canvas_pipeline.training.profiles import Profile, get_profile
 
 Log = Callable[[str], None]
 MANIFEST = "checkpoint.json"
-BENCH_OUTPUTS = "bench_outputs.json"
 SPPO_WEAK_MARGIN = 1.0  # nats: a pair the policy prefers by less than this is trained again
 
 
@@ -89,7 +88,7 @@ def base_bench_gate(out_dir: Path, profile: str) -> GuardrailResult:
     path = base_bench_path(out_dir, profile)
     if not path.is_file():
         raise GateError(None, f"G3 stops training: no base bench record at {path} (materialize eval/base_bench)")
-    result = g3_base_bench(json.loads(path.read_text()))
+    result = g3_base_bench(json.loads(path.read_text())["summary"])
     if not result.passed:
         raise GateError(result, f"G3 stops training: {'; '.join(result.details)} (threshold {result.threshold})")
     return result
@@ -154,16 +153,6 @@ def kto_weights(rows: list[dict[str, Any]]) -> tuple[float, float]:
     if not desirable or desirable == len(rows):
         raise ValueError("KTO train rows need both desirable and undesirable examples")
     return weights_for_counts(desirable, len(rows) - desirable)
-
-
-def _bench_outputs(model: Any, tokenizer: Any, data_dir: Path, profile: Profile, seed: int) -> dict[str, str]:
-    from canvas_pipeline.data.io import read_jsonl
-    from canvas_pipeline.evaluation.bench import bench_subset
-    from canvas_pipeline.evaluation.generation import greedy_turns, prompt_text
-
-    items = bench_subset(read_jsonl(Path(data_dir) / "phase4" / "benchmark.jsonl"), profile.budget.bench_items, seed)
-    texts = greedy_turns(model, tokenizer, [prompt_text(i["prompt"], i.get("tools")) for i in items])
-    return {item["id"]: text for item, text in zip(items, texts, strict=True)}
 
 
 def last_complete_checkpoint(folder: Path) -> Path | None:
@@ -276,7 +265,6 @@ def train_method(
     """Train one method; raise GateError when G3, G12, G2 or G5 stops it. `require_g3=False`
     skips G3 (recorded as skipped in the metadata): for exercising the training mechanics
     on a base that is not meant to be good."""
-    from canvas_pipeline.evaluation.bench import identical_share
     from canvas_pipeline.training.callbacks import LogForwarder, peak_memory_bytes
     from canvas_pipeline.training.dry_run import dry_run
     from canvas_pipeline.training.factory import build_trainer
@@ -373,19 +361,11 @@ def train_method(
         metadata["eval_reward_accuracy"] = per_axis["all"]["accuracy"]
         metadata["eval_margins_per_axis"] = per_axis
 
-    outputs = _bench_outputs(model, tokenizer, data_dir, profile, seed)
-    if method.is_preference:
-        reference = json.loads((checkpoint_dir(out_dir, profile.name, "sft") / BENCH_OUTPUTS).read_text())
-        shared = [k for k in outputs if k in reference]
-        share = identical_share([outputs[k] for k in shared], [reference[k] for k in shared])
-        metadata["bench_identical_to_sft"] = share
-        metadata["bench_identical_flag"] = share >= IDENTICAL_FLAG
     dest = checkpoint_dir(out_dir, profile.name, method.name)
 
     def write(folder: Path) -> None:
         trainer.save_model(str(folder))
         tokenizer.save_pretrained(str(folder))
-        (folder / BENCH_OUTPUTS).write_text(json.dumps(outputs, indent=1, sort_keys=True))
         manifest = {"method": method.name, "adapter": method.adapter, "base": str(start), "metrics": metadata}
         (folder / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True, default=str))
 
@@ -393,6 +373,3 @@ def train_method(
     _drop_resume_points(work)
     metadata["wall_s"] = time.perf_counter() - started
     return TrainingReport(method.name, profile.name, dest, metadata, [*([g3] if g3 else []), *gates])
-
-
-IDENTICAL_FLAG = 0.8  # the old DPO model: 23 of 25 bench outputs identical to SFT's

@@ -1,0 +1,78 @@
+"""The release: the selected checkpoint as a model folder with its card, published to the
+Hugging Face Hub only when asked.
+
+Domain work happens in `canvas_pipeline.release`; this asset wires it and reports what
+happened. Publishing is a per-run decision (`ReleaseConfig`, defaults from the
+environment); the Hub token is read from `HF_TOKEN` in the environment by the domain code
+at upload time and never passes through config, logs or metadata.
+"""
+
+import json
+import os
+from typing import Any
+
+import dagster as dg
+
+from canvas_pipeline.defs.assets_eval import REPORT_KEY, SELECTION_KEY
+from canvas_pipeline.defs.resources import DataSettings, ModelSettings
+
+RELEASE_KEY = dg.AssetKey(["release", "model"])
+
+
+class ReleaseConfig(dg.Config):
+    """`publish` uploads the release folder to `repo_id` (needs HF_TOKEN in the
+    environment); otherwise the release is a dry run. Defaults: CANVAS_RELEASE_PUBLISH=1,
+    CANVAS_RELEASE_REPO_ID, CANVAS_RELEASE_PRIVATE (1 unless set to 0)."""
+
+    publish: bool = os.environ.get("CANVAS_RELEASE_PUBLISH", "0") == "1"
+    repo_id: str | None = os.environ.get("CANVAS_RELEASE_REPO_ID") or None
+    private: bool = os.environ.get("CANVAS_RELEASE_PRIVATE", "1") != "0"
+
+
+def _json(value: Any) -> dg.MetadataValue:
+    return dg.MetadataValue.json(json.loads(json.dumps(value, default=str)))
+
+
+@dg.asset(key=RELEASE_KEY, deps=[SELECTION_KEY, REPORT_KEY], group_name="release", kinds={"huggingface"})
+def release_model(
+    context: dg.AssetExecutionContext, config: ReleaseConfig, data: DataSettings, model: ModelSettings
+) -> dg.MaterializeResult:
+    """The checkpoint `eval/selection` chose, released to `release/PROFILE/` under the data
+    folder: plain transformers weights (adapters merged; verified to reproduce the
+    checkpoint when loaded back with `AutoModelForCausalLM`), the tokenizer, the model card
+    (`README.md`) and `release.json`. It materializes only when the selection named a
+    checkpoint and G1-G8 and G11-G13 passed on that checkpoint's lineage (G9 and G10 are
+    listed with their status; any FAIL refuses); otherwise it fails with every reason and
+    writes nothing. It uploads to the Hub only with `publish` and a `repo_id` set and
+    HF_TOKEN in the environment; without them it says it was a dry run and why."""
+    from canvas_pipeline.release import PublishError, ReleaseRefused, release_checkpoint
+    from canvas_pipeline.release.export import ExportError
+
+    try:
+        report = release_checkpoint(
+            data.out_path, model.profile, config.publish, config.repo_id, context.log.info, config.private
+        )
+    except ReleaseRefused as error:
+        raise dg.Failure(description=str(error), metadata={"reasons": _json(list(error.reasons))}) from None
+    except (ExportError, PublishError) as error:
+        raise dg.Failure(description=str(error)) from None
+    statuses = report.guardrail_summary()
+    return dg.MaterializeResult(
+        metadata={
+            "selected": report.method,
+            "published": report.published,
+            "repo_id": report.repo_id or "",
+            "dry_run_reason": report.dry_run_reason or "",
+            "commit_url": report.commit_url or "",
+            "path": dg.MetadataValue.path(str(report.path)),
+            "guardrails": _json(statuses),
+            "guardrails_passed": sum(s == "PASS" for s in statuses.values()),
+            "guardrails_not_run": ", ".join(g for g, s in statuses.items() if s == "NOT RUN"),
+            "export": _json(report.export.to_dict()),
+            "warnings": _json(report.warnings),
+            "model_card": dg.MetadataValue.md(report.card),
+        }
+    )
+
+
+RELEASE_ASSETS = [release_model]

@@ -1,0 +1,51 @@
+"""What the selection and the report are made from: every bench record on disk, and the
+selection decided from their eval-split summaries."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from canvas_pipeline.data.io import atomic_write_text
+from canvas_pipeline.evaluation.bench import BASE, base_bench_path, bench_record_path, eval_dir
+from canvas_pipeline.evaluation.selection import select_checkpoint
+from canvas_pipeline.training.methods import METHOD_NAMES
+
+
+def selection_path(out_dir: Path, profile: str) -> Path:
+    return eval_dir(out_dir, profile) / "selection.json"
+
+
+def collect_records(out_dir: Path, profile: str) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """The base's and every method's bench record (base first, then the method table's
+    order), and the methods that have none."""
+    records: dict[str, dict[str, Any]] = {}
+    if base_bench_path(out_dir, profile).is_file():
+        records[BASE] = _read(base_bench_path(out_dir, profile), "eval/base_bench")
+    missing = []
+    for method in METHOD_NAMES:
+        path = bench_record_path(out_dir, profile, method)
+        if path.is_file():
+            records[method] = _read(path, f"eval/bench_results[{method}]")
+        else:
+            missing.append(method)
+    return records, missing
+
+
+def _read(path: Path, asset: str) -> dict[str, Any]:
+    record = json.loads(path.read_text())
+    if not {"summary", "per_tool"} <= set(record):
+        raise ValueError(f"{path} is not a bench record of this version (no summary/per_tool): re-materialize {asset}")
+    return dict(record)
+
+
+def decide_selection(out_dir: Path, profile: str) -> dict[str, Any]:
+    """The selection record from the bench records on disk, written atomically to
+    `eval/PROFILE/selection.json` whether or not a checkpoint qualified."""
+    records, missing = collect_records(out_dir, profile)
+    summaries = {m: r["eval"] for m, r in records.items() if m != BASE}
+    record = select_checkpoint(summaries, METHOD_NAMES, missing)
+    record["profile"] = profile
+    atomic_write_text(selection_path(out_dir, profile), json.dumps(record, indent=1))
+    return record

@@ -1,0 +1,454 @@
+"""The release (phase 6) on the real data slice with real tiny Gemma-4 checkpoints: the
+released folder loads with plain transformers, the card states what it must, the gate
+refuses with every reason and writes nothing, and publishing goes to a mocked Hub client
+only when asked, with the token in the environment and nowhere else.
+
+The checkpoints are random tiny Gemma-4 models (and a LoRA adapter on one) saved the way
+`train_method` saves them; the selection, bench and base-bench records are written by
+hand in the documented formats. The data guardrails run for real on the real slice."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+from unittest.mock import patch
+
+import dagster as dg
+import pytest
+import torch
+from huggingface_hub import ModelCard
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from canvas_pipeline.defs.assets_release import RELEASE_ASSETS, RELEASE_KEY
+from canvas_pipeline.defs.resources import DataSettings, ModelSettings
+from canvas_pipeline.guardrails.result import GuardrailResult, not_run
+from canvas_pipeline.release import ReleaseRefused, release_checkpoint, release_dir, release_refusals
+from canvas_pipeline.release.gate import LineageStep, lineage_g3, lineage_g5
+from canvas_pipeline.training.model import LORA_TARGET_MODULES, random_model, tiny_text_config
+from canvas_pipeline.training.run import base_model_dir, checkpoint_dir, load_checkpoint
+from canvas_pipeline.training.tokenizer import load_tokenizer, profile_tokenizer_dir
+
+FAKE_TOKEN = "hf_FAKEcanvasRELEASEtoken0123456789abcdef"
+PHASES = ("raw", "curated", "phase1", "phase2", "phase3", "phase4")
+TOOLS = ("canvas.get_assignments", "calendar.list_events", "study.exam_bracket")
+RULE = "highest macro-average tool-selection accuracy on the eval split, no tool below 40%"
+PROBE = "<|turn>user\nWhat is due this week?<turn|>\n<|turn>model\n"
+
+
+# ---------------------------------------------------------------- building an out_dir
+
+
+def _summary(accuracy: float, identical: float | None = None) -> dict[str, Any]:
+    return {
+        "items": 192,
+        "tool_selection_accuracy": accuracy,
+        "tool_selection_interval": [round(accuracy - 0.067, 4), round(accuracy + 0.068, 4)],
+        "macro_tool_accuracy": accuracy,
+        "argument_accuracy": 0.41,
+        "parsimony_rate": 0.93,
+        "irrelevance_accuracy": 0.5,
+        "format_validity": 0.88,
+        "full_call_exact": 0.12,
+        "identical_to_sft": identical,
+    }
+
+
+def _per_tool(accuracy: float) -> dict[str, Any]:
+    return {
+        tool: {
+            "n": 64,
+            "correct": round(64 * accuracy),
+            "accuracy": accuracy,
+            "low": 0.4,
+            "high": 0.66,
+            "low_confidence": False,
+        }
+        for tool in TOOLS
+    }
+
+
+def _write_json(path: Path, value: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(value, indent=1))
+
+
+def write_eval(out: Path, selected: str | None, methods: dict[str, float], base_accuracy: float = 0.25) -> None:
+    """Base bench, per-method bench records, the selection and the report, by hand."""
+    ev = out / "eval" / "tiny"
+    _write_json(
+        ev / "base_bench.json", {"method": "base", "summary": _summary(base_accuracy), "per_tool": _per_tool(0.3)}
+    )
+    for method, acc in methods.items():
+        record = {"method": method, "profile": "tiny", "summary": _summary(acc), "per_tool": _per_tool(acc)}
+        _write_json(ev / "bench" / f"{method}.json", {**record, "outputs": {}, "conversations": []})
+    candidates = {
+        m: {"macro_tool_accuracy": a, "floor_violations": {} if a >= 0.4 else {TOOLS[0]: a}, "qualifies": a >= 0.4}
+        for m, a in methods.items()
+    }
+    reason = (
+        f"{selected} has the highest macro tool-selection accuracy on the eval split (61.0%) with every tool at or "
+        "above 40%; next: kto (45.0%)"
+        if selected
+        else "no checkpoint qualifies: sft: 3 tools under the floor"
+    )
+    _write_json(
+        ev / "selection.json",
+        {"selected": selected, "rule": RULE, "reason": reason, "split": "eval", "candidates": candidates},
+    )
+    (ev / "report").mkdir(parents=True, exist_ok=True)
+    (ev / "report" / "report.md").write_text("# Bench report (tiny profile)\n")
+
+
+def link_data(out: Path, real_slice: Path, tokenizer_dir: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    for name in PHASES:
+        (out / name).symlink_to(real_slice / name)
+    shutil.copytree(tokenizer_dir, profile_tokenizer_dir(out, "tiny"))
+
+
+def _manifest(method: str, adapter: str, base: Path, g5_passed: bool = True) -> dict[str, Any]:
+    g5 = {"grad_norm": 0.71 if g5_passed else 52.65, "loss": 2.2, "passed": g5_passed}
+    return {
+        "method": method,
+        "adapter": adapter,
+        "base": str(base),
+        "metrics": {"g5_dry_run": g5, "g3_base_bench": {"tool_selection_accuracy": 0.25, "items": 192}, "steps": 4},
+    }
+
+
+def save_model(folder: Path, tokenizer: Any, seed: int) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    random_model(tiny_text_config(len(tokenizer)), seed).save_pretrained(str(folder))
+    tokenizer.save_pretrained(str(folder))
+
+
+def write_full_checkpoint(out: Path, method: str = "sft", g5_passed: bool = True) -> Path:
+    tokenizer = load_tokenizer(profile_tokenizer_dir(out, "tiny"))
+    save_model(base_model_dir(out, "tiny"), tokenizer, seed=0)
+    folder = checkpoint_dir(out, "tiny", method)
+    save_model(folder, tokenizer, seed=1)
+    _write_json(folder / "checkpoint.json", _manifest(method, "full", base_model_dir(out, "tiny"), g5_passed))
+    return folder
+
+
+def write_adapter_checkpoint(out: Path, kind: str = "lora") -> Path:
+    """A LoRA adapter (random B, so it changes the outputs) on the saved base model; for
+    `qlora` on the base loaded in 4-bit NF4, as training does."""
+    from peft import LoraConfig, get_peft_model
+
+    from canvas_pipeline.training.model import load_model
+
+    tokenizer = load_tokenizer(profile_tokenizer_dir(out, "tiny"))
+    base = base_model_dir(out, "tiny")
+    save_model(base, tokenizer, seed=0)
+    config = LoraConfig(r=8, lora_alpha=8, target_modules=list(LORA_TARGET_MODULES), init_lora_weights=False)
+    torch.manual_seed(3)
+    peft_model = get_peft_model(load_model(base, quantize_4bit=kind == "qlora"), config)
+    folder = checkpoint_dir(out, "tiny", kind)
+    peft_model.save_pretrained(str(folder))
+    tokenizer.save_pretrained(str(folder))
+    _write_json(folder / "checkpoint.json", _manifest(kind, kind, base))
+    return folder
+
+
+def probe_logits(model: Any, tokenizer: Any) -> torch.Tensor:
+    ids = tokenizer(PROBE, return_tensors="pt", add_special_tokens=False).input_ids
+    with torch.no_grad():
+        return model(input_ids=ids).logits
+
+
+def files_holding(root: Path, secret: str) -> list[str]:
+    return [str(p) for p in root.rglob("*") if p.is_file() and secret.encode() in p.read_bytes()]
+
+
+def materialize(
+    out: Path, config: dict[str, Any] | None = None, instance: dg.DagsterInstance | None = None
+) -> dg.ExecuteInProcessResult:
+    return dg.materialize(
+        RELEASE_ASSETS,
+        resources={"data": DataSettings(out_dir=str(out)), "model": ModelSettings(profile="tiny")},
+        run_config={"ops": {"release__model": {"config": config or {"publish": False}}}},
+        instance=instance or dg.DagsterInstance.ephemeral(),
+        raise_on_error=False,
+    )
+
+
+Released = tuple[Path, dg.ExecuteInProcessResult, str]
+
+
+# ---------------------------------------------------------------- the dry run, through Dagster
+
+
+@pytest.fixture(scope="module")
+def released(
+    real_slice: Path, tiny_tokenizer_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Released]:
+    """A full `sft` checkpoint selected and released by the asset, as a dry run, with a
+    (fake) HF_TOKEN in the environment that must not be used or written anywhere."""
+    out = tmp_path_factory.mktemp("release_out")
+    link_data(out, real_slice, tiny_tokenizer_dir)
+    write_full_checkpoint(out)
+    write_eval(out, "sft", {"sft": 0.61, "kto": 0.45, "dpo": 0.30})
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HF_TOKEN", FAKE_TOKEN)
+        with patch("canvas_pipeline.release.hub.HfApi") as hub:
+            instance = dg.DagsterInstance.ephemeral()
+            result = materialize(out, instance=instance)
+    assert result.success, [e.message for e in result.all_events if e.is_failure]
+    hub.assert_not_called()
+    logs = "\n".join(entry.user_message for entry in instance.all_logs(result.run_id))
+    yield out, result, logs
+
+
+def test_the_released_folder_loads_with_plain_transformers_and_reproduces_the_checkpoint(
+    released: Released,
+) -> None:
+    out, _, _ = released
+    dest = release_dir(out, "tiny")
+    model = AutoModelForCausalLM.from_pretrained(str(dest))
+    tokenizer = AutoTokenizer.from_pretrained(str(dest))
+    assert len(tokenizer("<|tool_call>", add_special_tokens=False).input_ids) == 1
+    source = checkpoint_dir(out, "tiny", "sft")
+    expected = probe_logits(load_checkpoint(source), load_tokenizer(source))
+    assert torch.allclose(probe_logits(model, tokenizer), expected, atol=1e-5)
+    assert {p.name for p in dest.iterdir()} >= {"model.safetensors", "config.json", "tokenizer.json", "README.md"}
+    assert not (dest / "checkpoint.json").exists() and not (dest / "training_args.bin").exists()
+    assert (dest / "bench_report" / "report.md").is_file()
+
+
+def test_the_card_parses_and_states_selection_guardrails_data_bench_and_the_disclaimer(
+    released: Released,
+) -> None:
+    out, _, _ = released
+    card = ModelCard.load(release_dir(out, "tiny") / "README.md")
+    assert card.data.library_name == "transformers" and card.data.language == "en"
+    assert card.data.license == "gpl-3.0" and "sft" in card.data.tags
+    assert card.data.eval_results[0].metric_value == 0.61
+    text = card.text
+    assert "Demonstration model: not for students' use" in text and "1.6M-parameter random Gemma-4" in text
+    assert "sft has the highest macro tool-selection accuracy on the eval split (61.0%)" in text
+    assert RULE in text
+    for gid in [f"G{i}" for i in range(1, 14)]:
+        row = next(line for line in text.splitlines() if line.startswith(f"| {gid} |"))
+        assert any(f"**{s}**" in row for s in ("PASS", "FAIL", "NOT RUN")), row
+    assert "| G9 | trainer mini-train tests | **NOT RUN** |" in text
+    assert "61.0% [54.3%, 67.8%]" in text  # the Wilson interval of the selected checkpoint
+    assert "| phase1/sft_trajectories |" in text and "shrinkage" in text
+    assert "| kto |" in text and "| base | 192 |" in text
+
+
+def test_release_json_and_the_asset_metadata_say_it_was_a_dry_run(
+    released: Released,
+) -> None:
+    out, result, _ = released
+    record = json.loads((release_dir(out, "tiny") / "release.json").read_text())
+    assert record["method"] == "sft" and record["published"] is False and record["repo_id"] is None
+    assert "dry run" in record["dry_run_reason"] and record["selection"]["selected"] == "sft"
+    assert [g["id"] for g in record["guardrails"]] == [f"G{i}" for i in range(1, 14)]
+    assert {g["id"]: g["status"] for g in record["guardrails"]}["G5"] == "PASS"
+    assert record["bench_summary"]["tool_selection_interval"] == [0.543, 0.678]
+    assert record["export"]["adapter"] == "full" and record["export"]["max_abs_logit_diff"] < 1e-4
+    meta = result.asset_materializations_for_node("release__model")[0].metadata
+    assert meta["selected"].value == "sft" and meta["published"].value is False
+    assert "dry run" in meta["dry_run_reason"].value
+    assert meta["guardrails"].value["G1"] == "PASS"
+    assert isinstance(meta["model_card"], dg.MarkdownMetadataValue) and "## Guardrails" in meta["model_card"].value
+
+
+def test_the_token_is_nowhere_after_a_dry_run(released: Released) -> None:
+    out, result, logs = released
+    assert files_holding(out / "release", FAKE_TOKEN) == []
+    meta = result.asset_materializations_for_node("release__model")[0].metadata
+    assert FAKE_TOKEN not in json.dumps({k: str(v) for k, v in meta.items()})
+    events = "\n".join(e.message or "" for e in result.all_events)
+    assert "release: sft written to" in logs and FAKE_TOKEN not in logs + events
+
+
+# ---------------------------------------------------------------- publishing (mocked Hub)
+
+
+def test_publish_merges_the_lora_adapter_and_uploads_to_the_mocked_hub(
+    real_slice: Path, tiny_tokenizer_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "out"
+    link_data(out, real_slice, tiny_tokenizer_dir)
+    source = write_adapter_checkpoint(out)
+    write_eval(out, "lora", {"sft": 0.5, "lora": 0.61})
+    monkeypatch.setenv("HF_TOKEN", FAKE_TOKEN)
+    logs: list[str] = []
+    uploaded: list[tuple[set[str], dict[str, Any]]] = []
+
+    def upload_folder(**kwargs: Any) -> SimpleNamespace:
+        folder = Path(kwargs["folder_path"])
+        uploaded.append(({p.name for p in folder.iterdir()}, json.loads((folder / "release.json").read_text())))
+        return SimpleNamespace(commit_url="https://huggingface.co/canvas-test/tiny-lora/commit/abc123")
+
+    with patch("canvas_pipeline.release.hub.HfApi") as hub:
+        api = hub.return_value
+        api.upload_folder.side_effect = upload_folder
+        report = release_checkpoint(out, "tiny", publish=True, repo_id="canvas-test/tiny-lora", log=logs.append)
+
+    hub.assert_called_once_with(token=FAKE_TOKEN)  # the token goes to the Hub client, nowhere else
+    api.create_repo.assert_called_once_with("canvas-test/tiny-lora", repo_type="model", private=True, exist_ok=True)
+    kwargs = api.upload_folder.call_args.kwargs
+    dest = release_dir(out, "tiny")
+    assert kwargs["repo_id"] == "canvas-test/tiny-lora" and Path(kwargs["folder_path"]) == dest
+    names, uploaded_record = uploaded[0]
+    assert names >= {"README.md", "release.json", "model.safetensors", "config.json", "tokenizer.json"}
+    assert "adapter_config.json" not in names
+    assert uploaded_record["published"] is True and uploaded_record["repo_id"] == "canvas-test/tiny-lora"
+    assert report.published and report.repo_id == "canvas-test/tiny-lora" and report.dry_run_reason is None
+    record = json.loads((dest / "release.json").read_text())
+    assert record["published"] is True and record["commit_url"].endswith("abc123")
+
+    # merged: plain transformers weights whose outputs are the adapter's, not the base's
+    released = AutoModelForCausalLM.from_pretrained(str(dest))
+    assert not any("lora" in name for name, _ in released.named_parameters())
+    tokenizer = load_tokenizer(source)
+    got = probe_logits(released, tokenizer)
+    assert torch.allclose(got, probe_logits(load_checkpoint(source), tokenizer), atol=1e-4)
+    base = AutoModelForCausalLM.from_pretrained(str(base_model_dir(out, "tiny")))
+    assert not torch.allclose(got, probe_logits(base, tokenizer), atol=1e-2)
+    assert "LoRA adapter merged" in ModelCard.load(dest / "README.md").text
+
+    # the token: not in any file written, the report, the card or the logs
+    assert files_holding(out / "release", FAKE_TOKEN) == []
+    assert FAKE_TOKEN not in json.dumps(report.to_dict(), default=str) + report.card + "\n".join(logs)
+    assert any("published lora to canvas-test/tiny-lora" in line for line in logs)
+
+
+def test_a_qlora_adapter_is_released_merged_into_its_dequantized_nf4_base(
+    real_slice: Path, tiny_tokenizer_dir: Path, tmp_path: Path
+) -> None:
+    """The adapter was trained on the NF4 base: the release reproduces that model, which
+    merging into the original full-precision base would not."""
+    link_data(tmp_path, real_slice, tiny_tokenizer_dir)
+    source = write_adapter_checkpoint(tmp_path, "qlora")
+    write_eval(tmp_path, "qlora", {"sft": 0.5, "qlora": 0.61})
+    report = release_checkpoint(tmp_path, "tiny", log=lambda _: None)
+    assert report.export.adapter == "qlora" and "dequantized" in report.export.how
+    released = AutoModelForCausalLM.from_pretrained(str(release_dir(tmp_path, "tiny")))
+    assert getattr(released.config, "quantization_config", None) is None
+    tokenizer = load_tokenizer(source)
+    got = probe_logits(released, tokenizer)
+    assert torch.allclose(got, probe_logits(load_checkpoint(source), tokenizer), atol=1e-3)
+    from peft import PeftModel
+
+    full_base = AutoModelForCausalLM.from_pretrained(str(base_model_dir(tmp_path, "tiny")))
+    naive = PeftModel.from_pretrained(full_base, str(source)).merge_and_unload()
+    assert not torch.allclose(probe_logits(naive, tokenizer), got, atol=1e-3)
+
+
+def test_publish_without_a_token_or_repo_refuses_before_any_hub_call_or_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    write_eval(tmp_path, "sft", {"sft": 0.61})
+    with patch("canvas_pipeline.release.hub.HfApi") as hub:
+        with pytest.raises(ReleaseRefused) as refused:
+            release_checkpoint(tmp_path, "tiny", publish=True, repo_id="canvas-test/tiny", log=lambda _: None)
+        assert any("HF_TOKEN" in r for r in refused.value.reasons)
+        monkeypatch.setenv("HF_TOKEN", FAKE_TOKEN)
+        with pytest.raises(ReleaseRefused) as no_repo:
+            release_checkpoint(tmp_path, "tiny", publish=True, repo_id=None, log=lambda _: None)
+        assert any("repo_id" in r for r in no_repo.value.reasons) and FAKE_TOKEN not in str(no_repo.value)
+        monkeypatch.delenv("HF_TOKEN")
+        result = materialize(tmp_path, {"publish": True, "repo_id": "canvas-test/tiny"})
+    hub.assert_not_called()
+    assert not result.success
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    assert "HF_TOKEN" in failure.step_failure_data.user_failure_data.description
+    assert not (tmp_path / "release").exists()
+
+
+# ---------------------------------------------------------------- the gate refusing
+
+
+def test_a_failed_selection_refuses_naming_it_and_the_guardrails_not_run(tmp_path: Path) -> None:
+    write_eval(tmp_path, None, {"sft": 0.2})
+    with pytest.raises(ReleaseRefused) as refused:
+        release_checkpoint(tmp_path, "tiny", log=lambda _: None)
+    reasons = refused.value.reasons
+    assert reasons[0].startswith("checkpoint selection failed: no checkpoint qualifies")
+    assert any(r.startswith("G1 (") and "was not run" in r for r in reasons)  # no data in this folder
+    assert any(r.startswith("G5 (") and "was not run" in r for r in reasons)
+    assert not (tmp_path / "release").exists()
+
+
+def test_failed_guardrails_on_the_lineage_refuse_with_every_reason_and_write_nothing(
+    real_slice: Path, tiny_tokenizer_dir: Path, tmp_path: Path
+) -> None:
+    link_data(tmp_path, real_slice, tiny_tokenizer_dir)
+    write_full_checkpoint(tmp_path, g5_passed=False)
+    write_eval(tmp_path, "sft", {"sft": 0.61}, base_accuracy=0.1)
+    logs: list[str] = []
+    with pytest.raises(ReleaseRefused) as refused:
+        release_checkpoint(tmp_path, "tiny", log=logs.append)
+    reasons = refused.value.reasons
+    assert [r.split(" ")[0] for r in reasons] == ["G3", "G5"], reasons
+    assert "base model selects the right tool on 10.0% of items" in reasons[0]
+    assert "sft:" in reasons[1] and "threshold grad_norm < 1.0" in reasons[1]
+    assert "release refused" in logs[-1]
+    assert not (tmp_path / "release").exists()
+
+
+# ---------------------------------------------------------------- the gate as a pure function
+
+
+def _passing(ids: list[str]) -> list[GuardrailResult]:
+    return [GuardrailResult(gid, f"guardrail {gid}", True, 1.0, "t") for gid in ids]
+
+
+SELECTED = {"selected": "dpo", "reason": "dpo won"}
+ALL = [f"G{i}" for i in range(1, 14)]
+
+
+def test_the_gate_passes_with_g9_and_g10_not_run_and_refuses_any_failure() -> None:
+    results = _passing([g for g in ALL if g not in ("G9", "G10")])
+    results += [not_run("G9", "mini-trains", "all 9", "minutes"), not_run("G10", "docker", "exit 0", "no engine")]
+    assert release_refusals(SELECTED, results) == []
+    failed_g10 = [*results[:-1], GuardrailResult("G10", "docker", False, 1, "exit 0", ("exit code 2",))]
+    assert release_refusals(SELECTED, failed_g10) == ["G10 (docker) failed: exit code 2 (threshold exit 0)"]
+
+
+def test_the_gate_names_every_reason_selection_not_run_failed_and_missing() -> None:
+    results = _passing([g for g in ALL if g not in ("G4", "G7", "G12")])
+    results.append(not_run("G4", "per-tool counts", "every tool >= 30", "no phase1 dataset"))
+    results.append(GuardrailResult("G7", "tool names", False, 0.98, "100%", ("phase2:row-9: canvas.list_assignments",)))
+    reasons = release_refusals({"selected": None, "reason": "no checkpoint qualifies"}, results)
+    assert reasons == [
+        "checkpoint selection failed: no checkpoint qualifies",
+        "G4 (per-tool counts) was not run: no phase1 dataset",
+        "G7 (tool names) failed: phase2:row-9: canvas.list_assignments (threshold 100%)",
+        "G12 has no result: it was not run on this lineage",
+    ]
+    assert release_refusals(None, _passing(ALL)) == ["no selection record: materialize eval/selection first"]
+    with pytest.raises(ReleaseRefused, match="G12 has no result"):
+        from canvas_pipeline.release.gate import require_release
+
+        require_release(SELECTED, results)
+
+
+def test_lineage_g5_judges_each_checkpoint_on_the_lineage_and_g3_fails_a_skipped_base_bench() -> None:
+    good = LineageStep("sft", Path("sft"), _manifest("sft", "full", Path("base")))
+    bad = LineageStep("dpo", Path("dpo"), _manifest("dpo", "lora", Path("sft"), g5_passed=False))
+    assert lineage_g5([good]).passed is True and lineage_g5([good]).value == {"sft": 0.71}
+    judged = lineage_g5([bad, good])
+    assert judged.passed is False and judged.details == ("dpo: dry run failed",)
+    bare = LineageStep("kto", Path("kto"), {"method": "kto", "adapter": "lora", "metrics": {}})
+    assert lineage_g5([bare, good]).passed is None and "kto" in lineage_g5([bare, good]).reason
+    assert lineage_g5([]).passed is None
+    skipped = LineageStep("sft", Path("sft"), {"metrics": {"g3_base_bench": "skipped (require_g3=False)"}})
+    registry_g3 = GuardrailResult("G3", "base model bench score", True, {"tool_selection_accuracy": 0.25}, ">= 20%")
+    assert lineage_g3(registry_g3, [good]) is registry_g3
+    assert lineage_g3(registry_g3, [skipped]).passed is False
+
+
+def test_the_release_asset_is_keyed_release_model_after_the_selection() -> None:
+    spec = RELEASE_ASSETS[0]
+    assert spec.key == RELEASE_KEY == dg.AssetKey(["release", "model"])
+    assert dg.AssetKey(["eval", "selection"]) in spec.asset_deps[RELEASE_KEY]
