@@ -173,6 +173,13 @@ CHECKS_QUERY = """
 """
 
 
+def _default_signals() -> None:
+    """In the child before exec: SIGINT/SIGTERM back to their defaults (a background shell
+    starts its children with SIGINT ignored, and `dagster dev` then ignores SIGTERM too)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def test_checks_and_their_status_are_served_by_dagster_dev(default_run: tuple[Path, Path]) -> None:
     home, out = default_run
     port = _free_port()
@@ -183,6 +190,7 @@ def test_checks_and_their_status_are_served_by_dagster_dev(default_run: tuple[Pa
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
+        preexec_fn=_default_signals,  # else, started from a background shell, SIGTERM is ignored
     )
     try:
         deadline, data = time.monotonic() + 180, None

@@ -357,5 +357,4 @@ def test_layer_b_builds_and_runs_the_training_image() -> None:
     assert result.passed is True, result.details
     assert b["ran"] is True and b["build"]["exit_code"] == 0 and b["run"]["exit_code"] == 0
     assert b["image_argv"] == ["canvas-train", "--help"]
-    assert "usage: canvas-train" in b["run"]["output_tail"]
     assert result.value["engine"]["run_exit_code"] == 0

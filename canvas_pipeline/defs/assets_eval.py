@@ -5,12 +5,12 @@ numbers where people look: the run log, the materialization metadata and the UI.
 """
 
 import base64
-import json
 from typing import Any
 
 import dagster as dg
 
 from canvas_pipeline.defs.assets_training import BASE_BENCH_KEY, CHECKPOINT_KEY, METHOD_PARTITIONS
+from canvas_pipeline.defs.metadata import json_metadata
 from canvas_pipeline.defs.resources import DataSettings, ModelSettings
 
 BENCH_RESULTS_KEY = dg.AssetKey(["eval", "bench_results"])
@@ -26,10 +26,6 @@ HEADLINE = (
     "irrelevance_accuracy",
     "format_validity",
 )
-
-
-def _json(value: Any) -> dg.MetadataValue:
-    return dg.MetadataValue.json(json.loads(json.dumps(value, default=str)))
 
 
 def _float_or_none(summary: dict[str, Any], key: str) -> dict[str, Any]:
@@ -68,8 +64,8 @@ def bench_results(context: dg.AssetExecutionContext, data: DataSettings, model: 
     metadata["identical_flag"] = bool(summary.get("identical_flag"))
     metadata["eval_macro_tool_accuracy"] = float(evaluation["macro_tool_accuracy"] or 0.0)
     metadata["items"] = summary["items"]
-    metadata["ended"] = _json(summary["ended"])
-    metadata["per_tool"] = _json(record["per_tool"])
+    metadata["ended"] = json_metadata(summary["ended"])
+    metadata["per_tool"] = json_metadata(record["per_tool"])
     metadata["path"] = dg.MetadataValue.path(str(bench_record_path(data.out_path, model.profile, method)))
     return dg.MaterializeResult(metadata=metadata)
 
@@ -87,15 +83,15 @@ def selection(context: dg.AssetExecutionContext, data: DataSettings, model: Mode
     if record["selected"] is None:
         raise dg.Failure(
             description=record["reason"],
-            metadata={"candidates": _json(record["candidates"]), "missing": _json(record["missing"])},
+            metadata={"candidates": json_metadata(record["candidates"]), "missing": json_metadata(record["missing"])},
         )
     return dg.MaterializeResult(
         metadata={
             "selected": record["selected"],
             "reason": record["reason"],
             "rule": record["rule"],
-            "candidates": _json(record["candidates"]),
-            "missing": _json(record["missing"]),
+            "candidates": json_metadata(record["candidates"]),
+            "missing": json_metadata(record["missing"]),
             "path": dg.MetadataValue.path(str(selection_path(data.out_path, model.profile))),
         }
     )

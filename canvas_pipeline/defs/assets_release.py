@@ -7,13 +7,12 @@ environment); the Hub token is read from `HF_TOKEN` in the environment by the do
 at upload time and never passes through config, logs or metadata.
 """
 
-import json
 import os
-from typing import Any
 
 import dagster as dg
 
 from canvas_pipeline.defs.assets_eval import REPORT_KEY, SELECTION_KEY
+from canvas_pipeline.defs.metadata import json_metadata
 from canvas_pipeline.defs.resources import DataSettings, ModelSettings
 
 RELEASE_KEY = dg.AssetKey(["release", "model"])
@@ -27,10 +26,6 @@ class ReleaseConfig(dg.Config):
     publish: bool = os.environ.get("CANVAS_RELEASE_PUBLISH", "0") == "1"
     repo_id: str | None = os.environ.get("CANVAS_RELEASE_REPO_ID") or None
     private: bool = os.environ.get("CANVAS_RELEASE_PRIVATE", "1") != "0"
-
-
-def _json(value: Any) -> dg.MetadataValue:
-    return dg.MetadataValue.json(json.loads(json.dumps(value, default=str)))
 
 
 @dg.asset(key=RELEASE_KEY, deps=[SELECTION_KEY, REPORT_KEY], group_name="release", kinds={"huggingface"})
@@ -53,7 +48,7 @@ def release_model(
             data.out_path, model.profile, config.publish, config.repo_id, context.log.info, config.private
         )
     except ReleaseRefused as error:
-        raise dg.Failure(description=str(error), metadata={"reasons": _json(list(error.reasons))}) from None
+        raise dg.Failure(description=str(error), metadata={"reasons": json_metadata(list(error.reasons))}) from None
     except (ExportError, PublishError) as error:
         raise dg.Failure(description=str(error)) from None
     statuses = report.guardrail_summary()
@@ -65,11 +60,11 @@ def release_model(
             "dry_run_reason": report.dry_run_reason or "",
             "commit_url": report.commit_url or "",
             "path": dg.MetadataValue.path(str(report.path)),
-            "guardrails": _json(statuses),
+            "guardrails": json_metadata(statuses),
             "guardrails_passed": sum(s == "PASS" for s in statuses.values()),
             "guardrails_not_run": ", ".join(g for g, s in statuses.items() if s == "NOT RUN"),
-            "export": _json(report.export.to_dict()),
-            "warnings": _json(report.warnings),
+            "export": json_metadata(report.export.to_dict()),
+            "warnings": json_metadata(report.warnings),
             "model_card": dg.MetadataValue.md(report.card),
         }
     )

@@ -12,6 +12,7 @@ import dagster as dg
 
 from canvas_pipeline.defs.assets_data import PHASE1_KEY, PHASE2_KEY, PHASE3_KEY, PHASE4_KEY
 from canvas_pipeline.defs.assets_models import TOKENIZER_KEY
+from canvas_pipeline.defs.metadata import json_metadata
 from canvas_pipeline.defs.resources import DataSettings, ModelSettings
 from canvas_pipeline.training.methods import METHOD_NAMES
 
@@ -19,10 +20,6 @@ BASE_MODEL_KEY = dg.AssetKey(["models", "base_model"])
 BASE_BENCH_KEY = dg.AssetKey(["eval", "base_bench"])
 CHECKPOINT_KEY = dg.AssetKey(["models", "checkpoint"])
 METHOD_PARTITIONS = dg.StaticPartitionsDefinition(list(METHOD_NAMES))
-
-
-def _json(value: Any) -> dg.MetadataValue:
-    return dg.MetadataValue.json(json.loads(json.dumps(value, default=str)))
 
 
 @dg.asset(key=BASE_MODEL_KEY, deps=[TOKENIZER_KEY], group_name="models", kinds={"pytorch", "huggingface"})
@@ -71,7 +68,7 @@ def base_bench(context: dg.AssetExecutionContext, data: DataSettings, model: Mod
             "tool_selection_accuracy": summary["tool_selection_accuracy"],
             "format_validity": summary["format_validity"],
             "items": summary["items"],
-            "per_tool": _json(summary["per_tool"]),
+            "per_tool": json_metadata(summary["per_tool"]),
             "path": dg.MetadataValue.path(str(out)),
         }
     )
@@ -124,10 +121,10 @@ def checkpoint(context: dg.AssetExecutionContext, data: DataSettings, model: Mod
         raise dg.Failure(description=str(error)) from error
     meta: dict[str, Any] = {}
     for key, value in report.metadata.items():
-        meta[key] = _json(value) if isinstance(value, dict | list) else value
+        meta[key] = json_metadata(value) if isinstance(value, dict | list) else value
     meta["path"] = dg.MetadataValue.path(str(report.path))
     skipped = {} if model.require_g3 else {"G3": "skipped"}
-    meta["gates"] = _json(skipped | {g.id: g.status for g in report.gates} | {"G5": "pass"})
+    meta["gates"] = json_metadata(skipped | {g.id: g.status for g in report.gates} | {"G5": "pass"})
     return dg.MaterializeResult(metadata={k: v for k, v in meta.items() if v is not None})
 
 

@@ -110,7 +110,7 @@ def _record(
 
 
 def _load_model(out_dir: Path, profile: str, method: str) -> tuple[Any, Any]:
-    from canvas_pipeline.training.run import base_model_dir, checkpoint_dir, load_checkpoint
+    from canvas_pipeline.training.run import base_model_dir, checkpoint_dir, load_checkpoint, read_manifest
     from canvas_pipeline.training.tokenizer import load_tokenizer
 
     if method == BASE:
@@ -119,7 +119,12 @@ def _load_model(out_dir: Path, profile: str, method: str) -> tuple[Any, Any]:
         folder = base_model_dir(out_dir, profile)
         return load_model(folder), load_tokenizer(folder)
     folder = checkpoint_dir(out_dir, profile, method)
-    return load_checkpoint(folder), load_tokenizer(folder)
+    model = load_checkpoint(folder)
+    if read_manifest(folder)["adapter"] == "lora":
+        # The same function with the adapter folded into the weights (what the release ships):
+        # generation here is bound by per-layer overhead, which PEFT's wrappers double.
+        model = model.merge_and_unload()
+    return model, load_tokenizer(folder)
 
 
 def run_base_bench(out_dir: Any, profile_name: str, seed: int) -> dict[str, Any]:

@@ -820,6 +820,8 @@ _LAYER_B_DONE: dict[tuple[str, str, Container | None], LayerB] = {}
 def _build_and_run(root: Path, settings: EngineSettings, answer: str, expected: Container | None) -> LayerB:
     docker = shutil.which(settings.docker) or settings.docker
     record: dict[str, Any] = {"engine": answer, "image": settings.image_tag}
+    code, _, output = _timed([docker, "image", "inspect", "--format", "{{.Id}}", settings.image_tag], 60)
+    previous = output.strip() if code == 0 else ""
     problems: list[str] = []
     with tempfile.TemporaryDirectory(prefix="g10-context-") as tmp:
         context = Path(tmp)
@@ -840,6 +842,11 @@ def _build_and_run(root: Path, settings: EngineSettings, answer: str, expected: 
     if code != 0:
         problems.append(f"docker build -f {TRAIN_DOCKERFILE} exited {code}: {_tail(output, 3)}")
         return LayerB(True, False, answer, record, tuple(problems))
+    code, _, output = _timed([docker, "image", "inspect", "--format", "{{.Id}}", settings.image_tag], 60)
+    if previous and code == 0 and output.strip() != previous:
+        # the tag moved: drop the image G10 built before (only that one; an engine without
+        # overlay storage keeps a full copy of the tree per layer)
+        _timed([docker, "image", "rm", previous], 120)
     code, seconds, output = _timed([docker, "image", "inspect", "--format", "{{json .Config}}", settings.image_tag], 60)
     if code == 0:
         try:
