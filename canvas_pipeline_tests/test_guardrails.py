@@ -17,7 +17,7 @@ from canvas_pipeline.tools.chat_format import response_content, system_prompt
 from canvas_pipeline.tools.codec import ToolCall
 from canvas_pipeline_tests.planting import planted, read_rows, shrink_raw_report, write_rows
 
-LATER = {"G3", "G5", "G9", "G10"}
+LATER = {"G3", "G5", "G9"}
 Rows = list[dict[str, Any]]
 
 
@@ -48,6 +48,7 @@ def test_pipeline_output_passes_every_data_guardrail(real_slice: Path, check_cfg
     assert results["G1"].passed is True
     assert {gid for gid, r in results.items() if r.passed is None} == LATER
     assert all(results[g].reason for g in LATER)  # NOT RUN says why, never PASS
+    assert results["G10"].passed is True  # layer (a): the Dockerfiles' argv run here
 
 
 # ---------------------------------------------------------------- G1

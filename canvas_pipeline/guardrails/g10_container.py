@@ -826,7 +826,7 @@ def _build_and_run(root: Path, settings: EngineSettings, answer: str, expected: 
     with tempfile.TemporaryDirectory(prefix="g10-context-") as tmp:
         context = Path(tmp)
         record["context"] = stage_context(root, context, settings.wheel_dirs)
-        build = [docker, "build", "-f", str(context / TRAIN_DOCKERFILE), "-t", settings.image_tag]
+        build = [docker, "build", "--force-rm", "-f", str(context / TRAIN_DOCKERFILE), "-t", settings.image_tag]
         if settings.base_image:
             build += ["--build-arg", f"BASE_IMAGE={settings.base_image}"]
         if Path(docker).name == "podman" and settings.ca_bundle and Path(settings.ca_bundle).is_file():
