@@ -144,13 +144,13 @@ def test_the_report_job_writes_the_report_and_fails_the_selection_loudly(train_o
         assert (folder / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def _train_from_cli(method: str, out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    args = [str(BIN / "canvas-train"), "train", "--method", method, "--data-dir", str(out), *extra]
+    return subprocess.run(args, capture_output=True, text=True, timeout=600)
+
+
 def test_g3_stops_training_without_a_passing_base_bench_record(train_out: Path) -> None:
-    proc = subprocess.run(
-        [str(BIN / "canvas-train"), "train", "--method", "lora", "--data-dir", str(train_out)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    proc = _train_from_cli("lora", train_out)
     assert proc.returncode == 1
     assert "G3 stops training: no base bench record" in proc.stderr
 
@@ -160,23 +160,13 @@ def test_full_sft_trains_from_the_cli_and_g5_stops_sppo_on_top_of_it(train_out: 
     its metadata. SPPO on top of it is stopped by G5: TRL's sppo_hard regresses each summed
     log-ratio to +-1/(2 beta), so its first gradient is 1/beta times the log-prob
     difference's (DPO's: beta/2): the failure is by construction, not by chance."""
-    sft = subprocess.run(
-        [str(BIN / "canvas-train"), "train", "--method", "sft", "--data-dir", str(train_out), "--skip-g3"],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    sft = _train_from_cli("sft", train_out, "--skip-g3")
     assert sft.returncode == 0, sft.stdout[-2000:] + sft.stderr[-2000:]
     metrics = read_manifest(checkpoint_dir(train_out, "tiny", "sft"))["metrics"]
     assert metrics["adapter"] == "full" and metrics["trainable_parameters"] == metrics["total_parameters"]
     assert metrics["eval_loss"] < metrics["eval_loss_before"]
 
-    sppo = subprocess.run(
-        [str(BIN / "canvas-train"), "train", "--method", "sppo", "--data-dir", str(train_out), "--skip-g3"],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    sppo = _train_from_cli("sppo", train_out, "--skip-g3")
     assert sppo.returncode == 1, sppo.stdout[-2000:] + sppo.stderr[-2000:]
     assert "G5 stops sppo: grad_norm" in sppo.stderr
     record = json.loads((run_dir(train_out, "tiny", "sppo") / DRY_RUN_RECORD).read_text())
