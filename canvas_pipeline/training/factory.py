@@ -129,6 +129,18 @@ def build_trainer(
     # A model that already carries the adapter (SPPO's later rounds) keeps training it.
     wrapped = isinstance(model, PeftModel)
     peft_config = lora_config(profile) if method.adapter in ("lora", "qlora") and not wrapped else None
+    if method.per_token_log_probs:
+        # Hooked before TRL precomputes the reference log-probs in its constructor: the
+        # adapter is attached here so the hook sits on the module TRL calls.
+        from peft import get_peft_model
+
+        from canvas_pipeline.training.per_token import per_token_log_probs
+
+        if peft_config is not None:
+            model, peft_config, wrapped = get_peft_model(model, peft_config), None, True
+        per_token_log_probs(model)
+        if ref_model is not None and not wrapped:
+            per_token_log_probs(ref_model)
     common: dict[str, Any] = {
         "args": args,
         "train_dataset": train_dataset,

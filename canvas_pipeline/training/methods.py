@@ -28,6 +28,7 @@ class MethodConfig:
     beta: float | None = None
     reference: str | None = None
     rounds: int = 1  # SPPO: policy re-ranking rounds
+    per_token_log_probs: bool = False  # sequence log-probs as per-token means (`per_token.py`)
     min_rows: int = 1000  # G12
 
     @property
@@ -36,16 +37,19 @@ class MethodConfig:
 
     @property
     def per_token_reward(self) -> bool:
-        """TRL's IPO loss works on log-ratios averaged over the completion's tokens, so its
-        reward margins are measured the same way; the others sum over tokens."""
-        return self.loss_type == "ipo"
+        """IPO's and SPPO's losses work on log-ratios averaged over the completion's tokens
+        (TRL does it for IPO, `per_token.py` for SPPO), so their reward margins are measured
+        the same way; the others sum over tokens."""
+        return self.loss_type == "ipo" or self.per_token_log_probs
 
 
 DPO_BETA = 0.3  # MISSION: DPO's beta (IPO, APO-Zero and NCA share it)
-# sppo_hard regresses each side on its own to a log-ratio of +-1/(2 beta): 0.3 caps that at
-# 1.67 nats, too little to move unseen pairs reliably (measured: one axis in three runs
-# ended below 0); TRL's default 0.1 sets +-5 nats.
-SPPO_BETA = 0.1
+# SPPO regresses each completion's log-ratio, as a per-token mean (`per_token.py`), to
+# +-1/(2 beta); beta is 1/eta, the step of its self-play multiplicative-weights update (MISSION
+# fixes beta for DPO only). Summed over tokens at TRL's default beta 0.1 the first step's
+# gradient is 1/beta times the chosen-minus-rejected log-prob gradient: 52.7 on the tiny SFT
+# checkpoint where DPO measured 0.79, and G5 rightly stopped it. Per token, the family's 0.3.
+SPPO_BETA = DPO_BETA
 # The preference methods train a LoRA adapter on the `sft` checkpoint, whose
 # adapter-disabled self is the reference (no second model in memory). In full, their first
 # step's gradient is a sum over each completion's tokens and measured 9.8 for DPO on the
@@ -65,7 +69,16 @@ METHODS: dict[str, MethodConfig] = {
             "apo_zero", "dpo", "phase2", "lora", PREF_RATE, loss_type="apo_zero", beta=DPO_BETA, reference="sft"
         ),
         MethodConfig(
-            "sppo", "dpo", "phase2", "lora", PREF_RATE, loss_type="sppo_hard", beta=SPPO_BETA, reference="sft", rounds=2
+            "sppo",
+            "dpo",
+            "phase2",
+            "lora",
+            PREF_RATE,
+            loss_type="sppo_hard",
+            beta=SPPO_BETA,
+            reference="sft",
+            rounds=2,
+            per_token_log_probs=True,
         ),
         MethodConfig("nca", "dpo", "phase2", "lora", PREF_RATE, loss_type="nca_pair", beta=DPO_BETA, reference="sft"),
         MethodConfig("kto", "kto", "phase3", "lora", PREF_RATE, beta=0.1, reference="sft"),

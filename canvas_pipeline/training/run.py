@@ -216,6 +216,10 @@ def _sppo_rounds(
             rounds.append({"round": index, "pairs": len(rows), "skipped": "fewer pairs left than one batch"})
             break
         if index > 1:
+            # Each round's reference is the policy it starts from (SPPO's pi_t): TRL copies
+            # the current adapter as "ref" when it gets a model that carries one already.
+            if "ref" in trainer.model.peft_config:
+                trainer.model.delete_adapter("ref")
             train_ds = MethodData(
                 rows, data.eval_rows, data.full_train_rows, data.full_eval_rows, data.kind
             ).datasets()[0]
