@@ -2,8 +2,8 @@
 
 The implicit reward of a completion is beta * (log pi(y|x) - log pi_ref(y|x)), summed over
 the completion's tokens; the text is rendered with the same template and tool
-declarations as training (a per-token mean instead of the sum for IPO, whose loss TRL
-computes on length-normalised log-ratios). DPO family: the margin is reward(chosen) - reward(rejected) per
+declarations as training (a per-token mean instead of the sum for IPO and SPPO, whose
+losses work on length-normalised log-ratios). DPO family: the margin is reward(chosen) - reward(rejected) per
 pair and accuracy the share of pairs with a positive margin. KTO, trained on unpaired
 feedback, is measured on the phase-2 eval pairs the same way (`data_prep.judging_pairs`).
 """

@@ -1,0 +1,50 @@
+"""SPPO's per-token log-ratios (`training/per_token.py`): TRL's own precomputed reference
+log-probs of the SPPO trainer are the summed ones of the same trainer unhooked divided by
+each completion's token count, and TRL's reference-log-prob cache, keyed by the model's
+state dict, never hands one form to the other (built in this order, a shared cache would
+make the ratio exactly 1)."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from canvas_pipeline.training.data_prep import load_method_data
+from canvas_pipeline.training.factory import build_trainer
+from canvas_pipeline.training.methods import get_method
+from canvas_pipeline.training.mini_train import mini_profile, save_start_model
+from canvas_pipeline.training.model import load_model
+from canvas_pipeline.training.tokenizer import load_tokenizer
+
+
+def test_sppo_log_ratios_are_per_token_means_of_trls_sums(
+    real_slice: Path, tiny_tokenizer_dir: Path, tmp_path: Path
+) -> None:
+    start = save_start_model(tiny_tokenizer_dir, tmp_path / "start")
+    per_token = get_method("sppo")
+    summed = dataclasses.replace(per_token, per_token_log_probs=False)
+    assert per_token.per_token_log_probs and per_token.per_token_reward and not summed.per_token_reward
+    data = load_method_data(real_slice, per_token, 8, 8, 0)
+    columns = {}
+    for name, method in (("summed", summed), ("per_token", per_token), ("summed_again", summed)):
+        train, evals = data.datasets()
+        trainer = build_trainer(
+            method,
+            mini_profile("sppo"),
+            model=load_model(start),
+            tokenizer=load_tokenizer(start),
+            train_dataset=train,
+            eval_dataset=evals,
+            item_ids=data.item_ids(),
+            output_dir=tmp_path / name,
+        )
+        columns[name] = trainer.train_dataset
+    assert columns["summed_again"]["ref_chosen_logps"] == columns["summed"]["ref_chosen_logps"]
+    for side in ("chosen", "rejected"):
+        sums, means = columns["summed"][f"ref_{side}_logps"], columns["per_token"][f"ref_{side}_logps"]
+        for row, (total, mean) in enumerate(zip(sums, means, strict=True)):
+            tokens = total / mean
+            length = len(columns["per_token"][row][f"{side}_ids"])
+            assert abs(tokens - round(tokens)) < 1e-3 * tokens, (side, row, total, mean)
+            assert 1 <= round(tokens) <= length + 1, (side, row, tokens, length)
+            assert round(tokens) > 1, "a per-token mean equal to the sum: the cache or the hook is wrong"
