@@ -170,6 +170,12 @@ def test_full_sft_then_iterative_sppo_train_from_the_cli(train_out: Path) -> Non
     assert sppo.returncode == 0, sppo.stdout[-2000:] + sppo.stderr[-2000:]
     metrics = read_manifest(checkpoint_dir(train_out, "tiny", "sppo"))["metrics"]
     assert metrics["g5_dry_run"]["passed"] and metrics["g5_dry_run"]["grad_norm"] < 1.0
+    assert (
+        metrics["total_parameters"]
+        == metrics["trainable_parameters"]
+        + read_manifest(checkpoint_dir(train_out, "tiny", "sft"))["metrics"]["total_parameters"]
+    ), "the per-round reference adapter is neither counted nor saved"
+    assert not (checkpoint_dir(train_out, "tiny", "sppo") / "ref").exists()
     rounds = metrics["sppo_rounds"]
     assert [r["round"] for r in rounds] == [1, 2], rounds
     assert rounds[0]["pairs"] == metrics["train_rows_used"]
@@ -239,3 +245,29 @@ def test_preference_methods_train_an_adapter_whose_disabled_self_is_the_referenc
     margins = pair_margins(trainer.model, None, tokenizer, pairs, method.beta or 0.1)
     assert margins["all"]["n"] == len(pairs)
     assert all(abs(stats["margin"]) < 1e-4 for stats in margins.values()), "B = 0: the policy is its reference"
+
+
+def test_two_processes_run_one_method_and_only_rank_0_writes(train_out: Path, tmp_path: Path) -> None:
+    """Two processes under `torchrun` (what `accelerate launch` passes through to; gloo on
+    CPU) each run `canvas-train train`: both run the gates and share rank 0's G5 verdict,
+    each takes half of every batch (two epochs in the four steps), and only rank 0 writes
+    the dry-run record and the checkpoint (no second writer's temporary folder)."""
+    out = tmp_path / "out"
+    out.mkdir()
+    for name in PHASES:
+        (out / name).symlink_to(train_out / name)
+    shutil.copytree(profile_tokenizer_dir(train_out, "tiny"), profile_tokenizer_dir(out, "tiny"))
+    shutil.copytree(base_model_dir(train_out, "tiny"), base_model_dir(out, "tiny"))
+    args = [str(BIN / "torchrun"), "--standalone", "--nproc_per_node", "2", "-m", "canvas_pipeline.cli"]
+    args += ["train", "--method", "lora", "--data-dir", str(out), "--skip-g3"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=900, env=env)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, output[-4000:]
+    assert output.count("[lora] G5 dry run:") == 2, "both ranks run the gates"
+    assert "epoch=0.5" in output, "each step takes 2 x 32 rows of the 128"
+    metrics = read_manifest(checkpoint_dir(out, "tiny", "lora"))["metrics"]
+    assert metrics["steps"] == get_profile("tiny").budget.max_steps
+    assert json.loads((run_dir(out, "tiny", "lora") / DRY_RUN_RECORD).read_text())["passed"]
+    leftovers = [p.name for p in checkpoint_dir(out, "tiny", "lora").parent.iterdir() if p.name.startswith(".")]
+    assert not leftovers, f"a second writer left temporary folders: {leftovers}"

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from canvas_pipeline.data.io import atomic_write_dir, atomic_write_text
 from canvas_pipeline.guardrails.checks import g2_eval_disjoint, g12_min_rows
@@ -22,6 +22,7 @@ from canvas_pipeline.training.profiles import Profile, get_profile
 
 Log = Callable[[str], None]
 MANIFEST = "checkpoint.json"
+T = TypeVar("T")
 SPPO_WEAK_MARGIN = 1.0  # nats: a pair the policy prefers by less than this is trained again
 
 
@@ -171,6 +172,15 @@ def last_complete_checkpoint(folder: Path) -> Path | None:
     return max(complete)[1] if complete else None
 
 
+def _on_every_rank(trainer: Any, value: T) -> T:
+    """Rank 0's `value` on every process (itself when there is one process)."""
+    if trainer.accelerator.num_processes == 1:
+        return value
+    from accelerate.utils import broadcast_object_list
+
+    return broadcast_object_list([value], from_process=0)[0]
+
+
 def _drop_resume_points(work: Path) -> None:
     """Once the checkpoint is written, its trainer states are spent: the next
     materialization (new data, new code) must train from the start, not resume."""
@@ -252,7 +262,10 @@ def _sppo_rounds(
 
 def _epochs_seen(trainer: Any) -> float:
     steps = (
-        trainer.state.global_step * trainer.args.per_device_train_batch_size * trainer.args.gradient_accumulation_steps
+        trainer.state.global_step
+        * trainer.args.per_device_train_batch_size
+        * trainer.args.gradient_accumulation_steps
+        * trainer.args.world_size
     )
     return steps / max(1, len(trainer.train_dataset))
 
@@ -303,13 +316,17 @@ def train_method(
         undesirable_weight=undesirable_weight,
         seed=seed,
     )
-    g5 = dry_run(trainer, method.name)
+    # Under `accelerate launch` every process runs this function: rank 0's G5 verdict is
+    # every rank's (all stop or all train), and only rank 0 writes records and checkpoints.
+    main = trainer.is_world_process_zero()
+    g5 = _on_every_rank(trainer, dry_run(trainer, method.name))
     log(
         f"[{method.name}] G5 dry run: loss {g5.loss:.4g}, grad_norm {g5.grad_norm:.4g}, {g5.reason()}; "
         f"largest {g5.largest_grads}"
     )
     record = {**dataclasses.asdict(g5), "passed": g5.passed, "reason": g5.reason()}
-    atomic_write_text(work / DRY_RUN_RECORD, json.dumps(record, indent=1))
+    if main:
+        atomic_write_text(work / DRY_RUN_RECORD, json.dumps(record, indent=1))
     if not g5.passed:
         raise GateError(None, f"G5 stops {method.name}: {g5.reason()}")
     eval_before = trainer.evaluate() if method.trainer == "sft" else {}
@@ -323,6 +340,10 @@ def train_method(
         tokens = int(_token_count(trainer.train_dataset) * _epochs_seen(trainer))
     eval_after = trainer.evaluate()
     model = trainer.model
+    if "ref" in getattr(model, "peft_config", {}):
+        # TRL's frozen copy of the adapter (SPPO's per-round reference) is not part of the
+        # model: it is neither counted nor saved.
+        model.delete_adapter("ref")
     trainable, total = parameter_counts(model)
     grad_norms = [e["grad_norm"] for e in forwarder.history if "grad_norm" in e]
     metadata: dict[str, Any] = {
@@ -373,7 +394,9 @@ def train_method(
         manifest = {"method": method.name, "adapter": method.adapter, "base": str(start), "metrics": metadata}
         (folder / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True, default=str))
 
-    atomic_write_dir(dest, write)
-    _drop_resume_points(work)
+    if main:
+        atomic_write_dir(dest, write)
+        _drop_resume_points(work)
+    trainer.accelerator.wait_for_everyone()
     metadata["wall_s"] = time.perf_counter() - started
     return TrainingReport(method.name, profile.name, dest, metadata, [*([g3] if g3 else []), *gates])
