@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import copy
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -116,6 +117,10 @@ def warm_up_tiny(
     dataset = Dataset.from_list([assistant_labeled(tokenizer, r["messages"]) for r in rows])
     model = random_model(tiny_text_config(len(tokenizer)), seed)
     forwarder = LogForwarder(log_sink)
+    # Rows padded on the right all open with the same system turn at position 0, so the
+    # backbone runs it once per batch (`shared_prefix`); the saved tokenizer stays left-padded.
+    right_padding = copy.copy(tokenizer)
+    right_padding.padding_side = "right"
     with tempfile.TemporaryDirectory() as scratch:
         args = TrainingArguments(
             output_dir=scratch,
@@ -137,7 +142,7 @@ def warm_up_tiny(
             model=model,
             args=args,
             train_dataset=dataset,
-            data_collator=DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100),
+            data_collator=DataCollatorForSeq2Seq(right_padding, padding=True, label_pad_token_id=-100),
             callbacks=[forwarder],
         )
         trainer.train()

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from canvas_pipeline.guardrails.checks import g2_eval_disjoint
+from canvas_pipeline.training.fused_head import score_labelled_positions_only
 from canvas_pipeline.training.methods import MethodConfig
 from canvas_pipeline.training.model import LORA_TARGET_MODULES
 from canvas_pipeline.training.profiles import Profile
@@ -121,6 +122,7 @@ def build_trainer(
     from trl import DPOTrainer, KTOTrainer, SFTTrainer
 
     require_eval_dataset(method.name, eval_dataset, item_ids)
+    score_labelled_positions_only()
     if len(train_dataset) == 0:
         raise ValueError(f"{method.name}: empty train_dataset")
     args = trainer_args(method, profile, output_dir, desirable_weight, undesirable_weight, seed)

@@ -7,6 +7,8 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from canvas_pipeline.training.shared_prefix import share_prefix
+
 if TYPE_CHECKING:
     from transformers import Gemma4TextConfig, PreTrainedModel
 
@@ -82,7 +84,9 @@ def random_model(config: Gemma4TextConfig, seed: int) -> PreTrainedModel:
     from transformers import Gemma4ForCausalLM
 
     torch.manual_seed(seed)
-    return Gemma4ForCausalLM(config)
+    model = Gemma4ForCausalLM(config)
+    share_prefix(model)
+    return model
 
 
 def download_hub_model(model_id: str, dest: Path) -> Path:
@@ -122,7 +126,9 @@ def load_model(path: Path, *, bf16: bool = False, quantize_4bit: bool = False) -
         kwargs["device_map"] = "cuda:0" if torch.cuda.is_available() else "cpu"
     elif torch.cuda.is_available():
         kwargs["device_map"] = "cuda:0"
-    return AutoModelForCausalLM.from_pretrained(str(path), **kwargs)
+    model = AutoModelForCausalLM.from_pretrained(str(path), **kwargs)
+    share_prefix(model)
+    return model
 
 
 def parameter_counts(model: PreTrainedModel) -> tuple[int, int]:

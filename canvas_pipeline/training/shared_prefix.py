@@ -1,0 +1,142 @@
+"""Run the prompt prefix every row of a batch shares through the backbone once.
+
+Every training row and bench prompt opens with the same system turn: the instructions and
+the 18 tool declarations, 615 of a tiny-profile row's ~850 tokens. A causal model's hidden
+states and keys/values over that prefix do not depend on what follows it, so computing them
+for each row of a batch repeats identical work. `share_prefix` wraps a backbone's forward:
+when every row of a batch starts with the same run of attended tokens, the run goes through
+the model once (batch 1, its keys/values kept in a cache), the cache is repeated over the
+batch, and only the rows' own tokens go through the model against it. Hidden states,
+logits, losses and gradients are those of the plain forward (float rounding aside; a test
+holds them to it); gradients through the shared prefix are summed over the rows, as autograd
+does for the repeated cache.
+
+The wrapper steps aside (plain forward) whenever the shortcut would not be exact or cannot
+apply: left padding or no common prefix of at least `MIN_PREFIX` tokens, a cache or
+positions passed in (generation), hidden states or attentions asked for, gradient
+checkpointing in training (layers drop caches under it), or KV-shared layers.
+"""
+
+from __future__ import annotations
+
+import types
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+MIN_PREFIX = 64
+_ATTRIBUTE = "_canvas_shared_prefix"
+
+
+@dataclass
+class SharedPrefixStats:
+    """What the wrapper did: forwards that shared a prefix, forwards it left alone, and the
+    token positions the backbone did not have to run (prefix length x (rows - 1))."""
+
+    shared_forwards: int = 0
+    plain_forwards: int = 0
+    tokens_saved: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "shared_forwards": self.shared_forwards,
+            "plain_forwards": self.plain_forwards,
+            "tokens_saved": self.tokens_saved,
+        }
+
+
+def common_prefix_length(
+    input_ids: torch.Tensor, attention_mask: torch.Tensor | None, minimum: int = MIN_PREFIX
+) -> int:
+    """Length of the run of token ids, attended in every row, that all rows open with; at
+    least one position is left to every row. 0 when shorter than `minimum` or one row."""
+    rows, length = input_ids.shape
+    if rows < 2 or length <= minimum:
+        return 0
+    same = (input_ids == input_ids[:1]).all(dim=0)
+    if attention_mask is not None:
+        same = same & attention_mask.bool().all(dim=0)
+    prefix = min(int(same.long().cumprod(dim=0).sum()), length - 1)
+    return prefix if prefix >= minimum else 0
+
+
+def _applicable(backbone: nn.Module, kwargs: dict[str, Any]) -> bool:
+    attention_mask = kwargs.get("attention_mask")
+    return (
+        kwargs.get("input_ids") is not None
+        and kwargs.get("inputs_embeds") is None
+        and kwargs.get("past_key_values") is None
+        and kwargs.get("position_ids") is None
+        and kwargs.get("per_layer_inputs") is None
+        and not kwargs.get("use_cache")
+        and not kwargs.get("output_hidden_states")
+        and not kwargs.get("output_attentions")
+        and (attention_mask is None or attention_mask.dim() == 2)
+        and not (backbone.training and getattr(backbone, "gradient_checkpointing", False))
+        and not getattr(backbone.config, "num_kv_shared_layers", 0)
+    )
+
+
+def _shared_prefix_forward(self: nn.Module, *args: Any, **kwargs: Any) -> Any:
+    """The backbone's forward, bound to the backbone (so a deep copy binds to the copy)."""
+    import torch
+    from transformers import DynamicCache
+
+    stats: SharedPrefixStats = getattr(self, _ATTRIBUTE)
+    plain = type(self).forward.__get__(self)
+    if args:  # positional calls are not ours to reinterpret
+        stats.plain_forwards += 1
+        return plain(*args, **kwargs)
+    prefix = common_prefix_length(kwargs["input_ids"], kwargs.get("attention_mask")) if _applicable(self, kwargs) else 0
+    if not prefix:
+        stats.plain_forwards += 1
+        return plain(**kwargs)
+    input_ids, attention_mask = kwargs.pop("input_ids"), kwargs.pop("attention_mask", None)
+    for unused in ("use_cache", "past_key_values", "position_ids", "inputs_embeds", "per_layer_inputs"):
+        kwargs.pop(unused, None)  # all None or False here (`_applicable`)
+    rows = input_ids.shape[0]
+    cache = DynamicCache(config=self.config)
+    head = plain(
+        input_ids=input_ids[:1, :prefix],
+        attention_mask=None if attention_mask is None else attention_mask[:1, :prefix],
+        past_key_values=cache,
+        use_cache=True,
+    )
+    cache.batch_repeat_interleave(rows)
+    tail = plain(
+        input_ids=input_ids[:, prefix:], attention_mask=attention_mask, past_key_values=cache, use_cache=True, **kwargs
+    )
+    hidden = torch.cat([head.last_hidden_state.expand(rows, -1, -1), tail.last_hidden_state], dim=1)
+    stats.shared_forwards += 1
+    stats.tokens_saved += prefix * (rows - 1)
+    return type(tail)(last_hidden_state=hidden)
+
+
+def share_prefix(model: nn.Module) -> SharedPrefixStats:
+    """Wrap the causal LM's backbone (`model.base_model`) so batches with a common prefix
+    run it once; idempotent. Returns the wrapper's running stats."""
+    backbone = model.base_model
+    existing = getattr(backbone, _ATTRIBUTE, None)
+    if existing is not None:
+        return existing
+    stats = SharedPrefixStats()
+    setattr(backbone, _ATTRIBUTE, stats)
+    backbone.forward = types.MethodType(_shared_prefix_forward, backbone)
+    return stats
+
+
+def shared_prefix_stats(model: nn.Module) -> SharedPrefixStats | None:
+    """The running stats of a wrapped model (through PEFT wrappers too), else None."""
+    current: Any = model
+    for _ in range(4):
+        backbone = getattr(current, "base_model", None)
+        if backbone is None:
+            return None
+        stats = getattr(backbone, _ATTRIBUTE, None)
+        if stats is not None:
+            return stats
+        current = backbone
+    return None
