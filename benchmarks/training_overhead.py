@@ -12,6 +12,12 @@ phases 1-4 in a temporary folder first. The base model is the folder's warmed-up
 it has one, else a fixed random init; the asset runs with G3 skipped (a random base would
 not pass it, and this measures training speed, not the base). The default method is LoRA:
 full SFT's G5 dry run rightly stops on a random base.
+
+The plain run is TRL as a user gets it: the model loaded with `AutoModelForCausalLM` (no
+shared-prefix backbone) and TRL's own LM-head decision (every position scored on CPU), even
+when our asset ran first in this process. Ours runs the shared system turn once and scores
+labelled positions only (`training/shared_prefix.py`, `training/fused_head.py`), so the
+ratio is above 1 by what those save, minus the asset's gates and measurements.
 """
 
 from __future__ import annotations
@@ -29,12 +35,15 @@ DEFAULT_RAW = ROOT.parent / "shared" / "data" / "canvas"
 
 def plain_trl(method_name: str, data_dir: Path, base_dir: Path, work: Path) -> float:
     """Tokens/s of a plain TRL run: the SFT trainer built here, not by our factory."""
+    import torch
+    import trl.trainer.utils as trl_utils
     from peft import LoraConfig
+    from transformers import AutoModelForCausalLM
     from trl import SFTConfig, SFTTrainer
+    from trl.kernels.chunked_logprob import _use_triton as trls_own_decision
 
     from canvas_pipeline.training.data_prep import load_method_data
     from canvas_pipeline.training.methods import get_method
-    from canvas_pipeline.training.model import load_model
     from canvas_pipeline.training.profiles import get_profile
     from canvas_pipeline.training.run import _epochs_seen, _token_count
     from canvas_pipeline.training.tokenizer import load_tokenizer
@@ -61,7 +70,7 @@ def plain_trl(method_name: str, data_dir: Path, base_dir: Path, work: Path) -> f
     }
     tokenizer = load_tokenizer(base_dir)
     trainer: Any = SFTTrainer(
-        model=load_model(base_dir),
+        model=AutoModelForCausalLM.from_pretrained(str(base_dir), dtype=torch.float32),
         args=SFTConfig(assistant_only_loss=True, **common),
         peft_config=LoraConfig(
             r=8,
@@ -76,9 +85,14 @@ def plain_trl(method_name: str, data_dir: Path, base_dir: Path, work: Path) -> f
         eval_dataset=evals,
         processing_class=tokenizer,
     )
-    started = time.perf_counter()
-    trainer.train()
-    wall = time.perf_counter() - started
+    ours = trl_utils._use_triton
+    trl_utils._use_triton = trls_own_decision
+    try:
+        started = time.perf_counter()
+        trainer.train()
+        wall = time.perf_counter() - started
+    finally:
+        trl_utils._use_triton = ours
     return _token_count(trainer.train_dataset) * _epochs_seen(trainer) / wall
 
 
