@@ -79,13 +79,34 @@ def test_the_backbone_runs_the_shared_system_turn_once_with_the_plain_forwards_l
     with torch.no_grad():
         twin.model.layers[1].mlp.down_proj.weight.zero_()  # backbone only (the head is tied to the embeddings)
         assert not torch.equal(twin(**batch).logits, shared(**batch).logits)
-    stats.shared_forwards = stats.tokens_saved = 0
+    stats.shared_forwards = stats.tokens_saved = stats.padding_skipped = 0
     prefix = common_prefix_length(batch["input_ids"], batch["attention_mask"])
     assert prefix > 600, "the system turn with the 18 declarations is the shared prefix"
     loss, logits, grads = _loss_and_grads(plain, batch)
     shared_loss, shared_logits, shared_grads = _loss_and_grads(shared, batch)
     assert stats.shared_forwards == 1 and stats.tokens_saved == prefix * (len(batch["input_ids"]) - 1)
+    assert stats.padding_skipped == int((batch["attention_mask"] == 0).sum()) > 0, "tails ran packed, pads skipped"
     attended = batch["attention_mask"].bool()
+    torch.testing.assert_close(shared_loss, loss, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(shared_logits[attended], logits[attended], rtol=1e-4, atol=1e-4)
+    for name, grad in grads.items():
+        torch.testing.assert_close(shared_grads[name], grad, rtol=1e-4, atol=1e-6, msg=name)
+
+
+def test_a_tail_with_holes_in_its_mask_runs_padded_against_the_repeated_prefix(
+    tokenizer: Any, batch: dict[str, torch.Tensor]
+) -> None:
+    plain, shared = _plain_and_shared(tokenizer)
+    stats = shared_prefix_stats(shared)
+    assert stats is not None
+    holed = {k: v.clone() for k, v in batch.items()}
+    prefix = common_prefix_length(holed["input_ids"], holed["attention_mask"])
+    holed["attention_mask"][0, prefix + 3] = 0  # not right padding: cannot be packed
+    holed["labels"][0, prefix + 3] = -100
+    loss, logits, grads = _loss_and_grads(plain, holed)
+    shared_loss, shared_logits, shared_grads = _loss_and_grads(shared, holed)
+    assert stats.shared_forwards == 1 and stats.padding_skipped == 0
+    attended = holed["attention_mask"].bool()
     torch.testing.assert_close(shared_loss, loss, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(shared_logits[attended], logits[attended], rtol=1e-4, atol=1e-4)
     for name, grad in grads.items():

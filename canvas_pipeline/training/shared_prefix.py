@@ -5,11 +5,13 @@ the 18 tool declarations, 615 of a tiny-profile row's ~850 tokens. A causal mode
 states and keys/values over that prefix do not depend on what follows it, so computing them
 for each row of a batch repeats identical work. `share_prefix` wraps a backbone's forward:
 when every row of a batch starts with the same run of attended tokens, the run goes through
-the model once (batch 1, its keys/values kept in a cache), the cache is repeated over the
-batch, and only the rows' own tokens go through the model against it. Hidden states,
-logits, losses and gradients are those of the plain forward (float rounding aside; a test
-holds them to it); gradients through the shared prefix are summed over the rows, as autograd
-does for the repeated cache.
+the model once (batch 1, its keys/values kept in a cache), and only the rows' own tokens go
+through the model against it, packed into one sequence without their padding (a row's
+tail is ~35-200 tokens and a batch pads to its longest: ~2.9x the real tokens in the
+warm-up's batches), with masks that keep rows apart and apply the sliding window. Hidden
+states at attended positions, logits there, losses and gradients are those of the plain
+forward (float rounding aside; tests hold them to it); gradients through the shared prefix
+are summed over the rows, as autograd does.
 
 The wrapper steps aside (plain forward) whenever the shortcut would not be exact or cannot
 apply: left padding or no common prefix of at least `MIN_PREFIX` tokens, a cache or
@@ -39,12 +41,14 @@ class SharedPrefixStats:
     shared_forwards: int = 0
     plain_forwards: int = 0
     tokens_saved: int = 0
+    padding_skipped: int = 0  # pad positions of the rows' tails that were not run
 
     def as_dict(self) -> dict[str, int]:
         return {
             "shared_forwards": self.shared_forwards,
             "plain_forwards": self.plain_forwards,
             "tokens_saved": self.tokens_saved,
+            "padding_skipped": self.padding_skipped,
         }
 
 
@@ -80,8 +84,37 @@ def _applicable(backbone: nn.Module, kwargs: dict[str, Any]) -> bool:
     )
 
 
+def _left_justified(keep: torch.Tensor) -> bool:
+    """Each row's attended tail positions come first (right padding only)."""
+    return bool((keep[:, 1:] <= keep[:, :-1]).all())
+
+
+def packed_tail_masks(lengths: list[int], prefix: int, window: int | None, device: Any) -> dict[str, torch.Tensor]:
+    """Boolean masks (True: attend) for the rows' tails packed into one sequence after the
+    shared prefix: a tail token sees every prefix token and the earlier tokens of its own
+    row; a sliding layer only keys fewer than `window` positions back, as HF's sliding
+    mask does."""
+    import torch
+
+    positions = torch.cat([torch.arange(prefix, prefix + n, device=device) for n in lengths])
+    rows = torch.cat([torch.full((n,), r, device=device) for r, n in enumerate(lengths)])
+    key_positions = torch.cat([torch.arange(prefix, device=device), positions])
+    key_rows = torch.cat([torch.full((prefix,), -1, device=device), rows])
+    visible = (key_rows[None, :] == -1) | (key_rows[None, :] == rows[:, None])
+    full = visible & (key_positions[None, :] <= positions[:, None])
+    masks = {"full_attention": full[None, None]}
+    if window is not None:
+        masks["sliding_attention"] = (full & (positions[:, None] - key_positions[None, :] < window))[None, None]
+    return masks
+
+
 def _shared_prefix_forward(self: nn.Module, *args: Any, **kwargs: Any) -> Any:
-    """The backbone's forward, bound to the backbone (so a deep copy binds to the copy)."""
+    """The backbone's forward, bound to the backbone (so a deep copy binds to the copy).
+
+    The prefix runs once; the rows' own tokens then run packed into one sequence (no
+    padding) against its cache, with masks that keep rows apart, and are scattered back
+    into the padded shape (pad positions get zeros: nothing reads them, their labels are
+    -100). A tail whose mask has holes runs padded against the cache repeated per row."""
     import torch
     from transformers import DynamicCache
 
@@ -97,22 +130,50 @@ def _shared_prefix_forward(self: nn.Module, *args: Any, **kwargs: Any) -> Any:
     input_ids, attention_mask = kwargs.pop("input_ids"), kwargs.pop("attention_mask", None)
     for unused in ("use_cache", "past_key_values", "position_ids", "inputs_embeds", "per_layer_inputs"):
         kwargs.pop(unused, None)  # all None or False here (`_applicable`)
-    rows = input_ids.shape[0]
-    cache = DynamicCache(config=self.config)
+    rows, length = input_ids.shape
+    keep = (
+        torch.ones_like(input_ids[:, prefix:], dtype=torch.bool)
+        if attention_mask is None
+        else attention_mask[:, prefix:].bool()
+    )
+    packed = _left_justified(keep)
+    cache = DynamicCache() if packed else DynamicCache(config=self.config)  # packed: full-length layers
     head = plain(
         input_ids=input_ids[:1, :prefix],
         attention_mask=None if attention_mask is None else attention_mask[:1, :prefix],
         past_key_values=cache,
         use_cache=True,
     )
-    cache.batch_repeat_interleave(rows)
-    tail = plain(
-        input_ids=input_ids[:, prefix:], attention_mask=attention_mask, past_key_values=cache, use_cache=True, **kwargs
-    )
-    hidden = torch.cat([head.last_hidden_state.expand(rows, -1, -1), tail.last_hidden_state], dim=1)
+    if packed:
+        lengths = keep.sum(dim=1).tolist()
+        window = getattr(self.config, "sliding_window", None)
+        positions = torch.cat([torch.arange(prefix, prefix + n, device=input_ids.device) for n in lengths])
+        out = plain(
+            input_ids=input_ids[:, prefix:][keep][None],
+            attention_mask=packed_tail_masks(lengths, prefix, window, input_ids.device),
+            position_ids=positions[None],
+            past_key_values=cache,
+            use_cache=True,
+            **kwargs,
+        )
+        packed_hidden = out.last_hidden_state[0]
+        tail_hidden = packed_hidden.new_zeros((rows, length - prefix, packed_hidden.shape[-1]))
+        tail_hidden = tail_hidden.masked_scatter(keep[..., None], packed_hidden)
+        stats.padding_skipped += int((~keep).sum())
+    else:
+        cache.batch_repeat_interleave(rows)
+        out = plain(
+            input_ids=input_ids[:, prefix:],
+            attention_mask=attention_mask,
+            past_key_values=cache,
+            use_cache=True,
+            **kwargs,
+        )
+        tail_hidden = out.last_hidden_state
+    hidden = torch.cat([head.last_hidden_state.expand(rows, -1, -1), tail_hidden], dim=1)
     stats.shared_forwards += 1
     stats.tokens_saved += prefix * (rows - 1)
-    return type(tail)(last_hidden_state=hidden)
+    return type(out)(last_hidden_state=hidden)
 
 
 def share_prefix(model: nn.Module) -> SharedPrefixStats:
