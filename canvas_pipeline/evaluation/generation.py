@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from canvas_pipeline.tools.chat_format import render_conversation
 from canvas_pipeline.tools.codec import RESPONSE_OPEN, TURN_CLOSE
+from canvas_pipeline.training.shared_prefix import MIN_PREFIX
 
 if TYPE_CHECKING:
     import torch
@@ -31,7 +32,7 @@ MAX_NEW_TOKENS = 96
 # Measured on the tiny model, 2 CPU cores, 256 bench items as conversations: 32 -> 36.9 s,
 # 64 -> 24.8 s, 128 -> 59.3 s (a step costs the same ~34 ms at 32 and 64: overhead-bound).
 BATCH_SIZE = 64
-MIN_SHARED_PREFIX = 64  # tokens; below this a cached prefix saves less than it costs
+MIN_SHARED_PREFIX = MIN_PREFIX  # tokens; below this a cached prefix saves less than it costs
 
 PrefixCache = list[tuple["torch.Tensor", "torch.Tensor"]]
 
@@ -103,16 +104,12 @@ def greedy_turns(
     order = sorted(range(len(prompts)), key=lambda i: -len(prompts[i]))
     by_index: dict[int, str] = {}
     try:
-        shared = shared_prefix_length(tokenizer(list(prompts), add_special_tokens=False)["input_ids"])
-        prefix = None
-        if shared >= MIN_SHARED_PREFIX:
-            first = tokenizer(prompts[0], add_special_tokens=False)["input_ids"]
-            prefix = prefix_cache(model, first[:shared])
+        token_ids = tokenizer(list(prompts), add_special_tokens=False)["input_ids"]
+        shared = shared_prefix_length(token_ids)
+        prefix = prefix_cache(model, token_ids[0][:shared]) if shared >= MIN_SHARED_PREFIX else None
         for start in range(0, len(order), batch_size):
             batch = order[start : start + batch_size]
-            encoded = tokenizer(
-                [prompts[i] for i in batch], return_tensors="pt", padding=True, add_special_tokens=False
-            ).to(device)
+            encoded = tokenizer.pad({"input_ids": [token_ids[i] for i in batch]}, return_tensors="pt").to(device)
             extra = {}
             if prefix is not None:
                 pads = (encoded["attention_mask"] == 0).sum(dim=1).tolist()

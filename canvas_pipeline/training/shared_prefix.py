@@ -43,14 +43,6 @@ class SharedPrefixStats:
     tokens_saved: int = 0
     padding_skipped: int = 0  # pad positions of the rows' tails that were not run
 
-    def as_dict(self) -> dict[str, int]:
-        return {
-            "shared_forwards": self.shared_forwards,
-            "plain_forwards": self.plain_forwards,
-            "tokens_saved": self.tokens_saved,
-            "padding_skipped": self.padding_skipped,
-        }
-
 
 def common_prefix_length(
     input_ids: torch.Tensor, attention_mask: torch.Tensor | None, minimum: int = MIN_PREFIX
@@ -89,15 +81,16 @@ def _left_justified(keep: torch.Tensor) -> bool:
     return bool((keep[:, 1:] <= keep[:, :-1]).all())
 
 
-def packed_tail_masks(lengths: list[int], prefix: int, window: int | None, device: Any) -> dict[str, torch.Tensor]:
+def packed_tail_masks(
+    positions: torch.Tensor, rows: torch.Tensor, prefix: int, window: int | None
+) -> dict[str, torch.Tensor]:
     """Boolean masks (True: attend) for the rows' tails packed into one sequence after the
-    shared prefix: a tail token sees every prefix token and the earlier tokens of its own
-    row; a sliding layer only keys fewer than `window` positions back, as HF's sliding
-    mask does."""
+    shared prefix (`positions` and `rows`: each packed token's position and row): a tail
+    token sees every prefix token and the earlier tokens of its own row; a sliding layer
+    only keys fewer than `window` positions back, as HF's sliding mask does."""
     import torch
 
-    positions = torch.cat([torch.arange(prefix, prefix + n, device=device) for n in lengths])
-    rows = torch.cat([torch.full((n,), r, device=device) for r, n in enumerate(lengths)])
+    device = positions.device
     key_positions = torch.cat([torch.arange(prefix, device=device), positions])
     key_rows = torch.cat([torch.full((prefix,), -1, device=device), rows])
     visible = (key_rows[None, :] == -1) | (key_rows[None, :] == rows[:, None])
@@ -145,12 +138,13 @@ def _shared_prefix_forward(self: nn.Module, *args: Any, **kwargs: Any) -> Any:
         use_cache=True,
     )
     if packed:
-        lengths = keep.sum(dim=1).tolist()
+        # right-padded tails: a kept token's column is its offset after the prefix
+        positions = (torch.arange(prefix, length, device=input_ids.device).expand(rows, -1))[keep]
+        row_of = torch.arange(rows, device=input_ids.device)[:, None].expand(-1, length - prefix)[keep]
         window = getattr(self.config, "sliding_window", None)
-        positions = torch.cat([torch.arange(prefix, prefix + n, device=input_ids.device) for n in lengths])
         out = plain(
             input_ids=input_ids[:, prefix:][keep][None],
-            attention_mask=packed_tail_masks(lengths, prefix, window, input_ids.device),
+            attention_mask=packed_tail_masks(positions, row_of, prefix, window),
             position_ids=positions[None],
             past_key_values=cache,
             use_cache=True,
