@@ -8,7 +8,12 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
-from canvas_pipeline.data import stages
+# Each of pytest-xdist's two workers (and what it launches) computes on one core: two
+# workers with torch's default of one thread per core would oversubscribe the CI's two.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+from canvas_pipeline.data import stages  # noqa: E402
 
 settings.register_profile("ci", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("ci")

@@ -7,7 +7,9 @@ the plain computation on real rows built from the real Canvas exports:
   log-probs, loss and gradients match TRL's every-position path;
 - the bench starts each batch from the prefix's cache shifted per row
   (`evaluation/generation.py`): the greedy turns are the plain batched prefill's, byte
-  for byte."""
+  for byte;
+- pair scoring takes logits from the completions' positions only
+  (`training/preference_eval.py`): the same log-prob sums and means."""
 
 from __future__ import annotations
 
@@ -202,3 +204,30 @@ def test_bench_turns_from_the_shifted_prefix_cache_are_the_plain_batched_prefill
     assert len(built) == 3
     assert cached == plain
     assert all(len(out) > 0 for out in cached)
+
+
+def test_completion_log_probs_from_the_completion_positions_only_are_every_positions(
+    real_slice: Path, tokenizer: Any
+) -> None:
+    """Pair scoring (SPPO's rounds, the per-axis eval margins) takes logits only from the
+    earliest completion on, not over the prompts' ~90% of positions; the sums and per-token
+    means are those of log-probs over every position."""
+    from canvas_pipeline.tools.chat_format import render_conversation
+    from canvas_pipeline.training.preference_eval import completion_logps
+
+    pairs = read_jsonl(real_slice / "phase2" / "dpo_pairs.jsonl")[:5]
+    examples = [(p["prompt"], p[side], p.get("tools")) for p in pairs for side in ("chosen", "rejected")]
+    model = random_model(tiny_text_config(len(tokenizer)), seed=5).eval()
+    expected_sums, expected_means = [], []
+    for prompt, completion, tools in examples:
+        start = len(tokenizer(render_conversation(prompt, add_generation_prompt=True, tools=tools))["input_ids"])
+        ids = tokenizer(render_conversation([*prompt, *completion], tools=tools), return_tensors="pt")["input_ids"]
+        with torch.no_grad():
+            logps = torch.log_softmax(model(input_ids=ids).logits[0, :-1].float(), dim=-1)
+        token_logps = logps.gather(-1, ids[0, 1:, None])[start - 1 :, 0]
+        expected_sums.append(float(token_logps.sum()))
+        expected_means.append(float(token_logps.mean()))
+    for per_token, expected in ((False, expected_sums), (True, expected_means)):
+        found = completion_logps(model, tokenizer, examples, batch_size=4, per_token=per_token)
+        assert found == pytest.approx(expected, rel=1e-4, abs=1e-3)
+    assert len(set(expected_sums)) == len(expected_sums), "every completion scores differently"

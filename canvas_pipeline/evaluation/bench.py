@@ -164,9 +164,14 @@ def run_method_bench(
     model, tokenizer = _load_model(out_dir, profile.name, method)
     backends = BackendFactory.from_out_dir(out_dir)
     bench = bench_items(out_dir, bench_size or profile.budget.bench_items, seed)
-    summary, conversations = evaluate(model, tokenizer, bench, backends)
     held_out = eval_items(out_dir, selection_size or profile.budget.selection_items, seed)
-    eval_summary, _ = evaluate(model, tokenizer, held_out, backends)
+    shared_ids = sorted({i["id"] for i in bench} & {i["id"] for i in held_out})
+    if shared_ids:  # each conversation's simulated backend is keyed by its item id
+        raise ValueError(f"bench and eval-split items share ids {shared_ids[:5]}")
+    # Both item sets advance together, so each pass fills whole batches; they are scored apart.
+    both = run_conversations(model, tokenizer, [*bench, *held_out], backends.for_item)
+    conversations = both[: len(bench)]
+    summary, eval_summary = summarize(conversations), summarize(both[len(bench) :])
     identical = None
     if method != "sft":
         sft_path = bench_record_path(out_dir, profile.name, "sft")

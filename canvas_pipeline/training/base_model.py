@@ -57,24 +57,31 @@ def first_call_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def assistant_labeled(tokenizer: PreTrainedTokenizerBase, messages: list[dict[str, Any]]) -> dict[str, list[int]]:
-    """Token ids with labels on the assistant tokens only (the template's generation blocks).
-    The system message already carries the tool declarations, as in every dataset."""
+def assistant_labeled(
+    tokenizer: PreTrainedTokenizerBase, conversations: list[list[dict[str, Any]]]
+) -> list[dict[str, list[int]]]:
+    """Token ids with labels on the assistant tokens only (the template's generation blocks),
+    one record per conversation. The system message already carries the tool declarations,
+    as in every dataset. One batched call: the renders go to the fast tokenizer together."""
     encoded = tokenizer.apply_chat_template(
-        messages,
+        conversations,
         tokenize=True,
         return_dict=True,
         return_assistant_tokens_mask=True,
     )
-    ids = list(encoded["input_ids"])
-    mask = encoded["assistant_masks"]
-    if not any(mask):
-        raise ValueError("conversation has no assistant tokens to learn from")
-    return {
-        "input_ids": ids,
-        "attention_mask": [1] * len(ids),
-        "labels": [t if m else -100 for t, m in zip(ids, mask, strict=True)],
-    }
+    records = []
+    for index, (ids, mask) in enumerate(zip(encoded["input_ids"], encoded["assistant_masks"], strict=True)):
+        if not any(mask):
+            raise ValueError(f"conversation {index} has no assistant tokens to learn from")
+        ids = list(ids)
+        records.append(
+            {
+                "input_ids": ids,
+                "attention_mask": [1] * len(ids),
+                "labels": [t if m else -100 for t, m in zip(ids, mask, strict=True)],
+            }
+        )
+    return records
 
 
 def _labeled_position_loss_trainer() -> type:
@@ -114,7 +121,7 @@ def warm_up_tiny(
     budget = profile.budget
     tokenizer = load_tokenizer(tokenizer_dir)
     rows = first_call_rows(warmup_corpus(budget.warmup_rows))
-    dataset = Dataset.from_list([assistant_labeled(tokenizer, r["messages"]) for r in rows])
+    dataset = Dataset.from_list(assistant_labeled(tokenizer, [r["messages"] for r in rows]))
     model = random_model(tiny_text_config(len(tokenizer)), seed)
     forwarder = LogForwarder(log_sink)
     # Rows padded on the right all open with the same system turn at position 0, so the

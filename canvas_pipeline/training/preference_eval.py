@@ -53,12 +53,18 @@ def completion_logps(
             for row, seq in enumerate(chunk):
                 ids[row, : len(seq)] = torch.tensor(seq)
                 mask[row, : len(seq)] = 1
+            # Logits only from the position before the earliest completion token on: the
+            # prompts (system turn and tool declarations) are ~90% of a row and their
+            # logits over the whole vocabulary would be computed only to be thrown away.
+            first = min(starts[i : i + len(chunk)]) - 1
             with torch.no_grad():
-                logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.float()
-            logps = torch.log_softmax(logits[:, :-1], dim=-1).gather(-1, ids[:, 1:, None].to(device))[..., 0]
+                logits = model(
+                    input_ids=ids.to(device), attention_mask=mask.to(device), logits_to_keep=width - first
+                ).logits.float()
+            logps = torch.log_softmax(logits[:, :-1], dim=-1).gather(-1, ids[:, first + 1 :, None].to(device))[..., 0]
             for row, seq in enumerate(chunk):
                 start = starts[i + row]
-                total = float(logps[row, start - 1 : len(seq) - 1].sum())
+                total = float(logps[row, start - 1 - first : len(seq) - 1 - first].sum())
                 out.append(total / max(1, len(seq) - start) if per_token else total)
     finally:
         model.train(was_training)
