@@ -14,6 +14,8 @@ the plain computation on real rows built from the real Canvas exports:
 from __future__ import annotations
 
 import copy
+import itertools
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -204,6 +206,33 @@ def test_bench_turns_from_the_shifted_prefix_cache_are_the_plain_batched_prefill
     assert len(built) == 3
     assert cached == plain
     assert all(len(out) > 0 for out in cached)
+
+
+def test_rows_still_going_after_the_first_leg_continue_alone_with_the_same_turns(
+    real_slice: Path, tokenizer: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After FIRST_LEG tokens the rows that stopped leave the batch and the others resume
+    from their own cache: the turns are those of one uninterrupted batched decode."""
+    model = random_model(tiny_text_config(len(tokenizer)), seed=6)
+    items = read_jsonl(real_slice / "phase4" / "benchmark.jsonl")[:9]
+    prompts = [prompt_text(i["prompt"], i.get("tools")) for i in items]
+    monkeypatch.setattr(generation, "FIRST_LEG", 24)
+    free = greedy_turns(model, tokenizer, prompts, max_new_tokens=24, batch_size=5)
+    # the token most rows (not all) emit early becomes a stop token: those finish in the first leg
+    heads = [set(tokenizer(t, add_special_tokens=False)["input_ids"][:6]) for t in free]
+    early = Counter(t for head in heads for t in head if not all(t in h for h in heads)).most_common(1)[0][0]
+    monkeypatch.setattr(generation, "STOP_TOKENS", (*generation.STOP_TOKENS, tokenizer.convert_ids_to_tokens(early)))
+    one_leg = greedy_turns(model, tokenizer, prompts, max_new_tokens=24, batch_size=5)
+    batch_rows: list[int] = []
+    real_generate = model.generate
+    monkeypatch.setattr(model, "generate", lambda **kw: batch_rows.append(len(kw["input_ids"])) or real_generate(**kw))
+    monkeypatch.setattr(generation, "FIRST_LEG", 8)
+    two_legs = greedy_turns(model, tokenizer, prompts, max_new_tokens=24, batch_size=5)
+    assert two_legs == one_leg
+    assert any(0 < later < first for first, later in itertools.pairwise(batch_rows)), (
+        f"in some batch a few rows stopped and the rest went on: {batch_rows}"
+    )
+    assert sum(len(tokenizer(t, add_special_tokens=False)["input_ids"]) > 8 for t in two_legs) > 0
 
 
 def test_completion_log_probs_from_the_completion_positions_only_are_every_positions(

@@ -3,39 +3,19 @@ terms, worded in command frames that never produce a bench sentence, gated like 
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
 from canvas_pipeline.data.io import read_jsonl
 from canvas_pipeline.tools.registry import load_registry
-from canvas_pipeline.training import warmup
 from canvas_pipeline.training.base_model import first_call_rows
-from canvas_pipeline.training.warmup import WARMUP_SEED, term_corpus, warmup_corpus
+from canvas_pipeline.training.warmup import WARMUP_SEED, warmup_corpus
 
 
 @pytest.fixture(scope="module")
 def corpus() -> list[dict]:
     return warmup_corpus(240, terms=3)
-
-
-def test_a_large_corpus_builds_its_terms_in_worker_processes_with_the_same_rows(
-    corpus: list[dict], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(warmup, "PARALLEL_MIN_ROWS", 200)  # this corpus counts as large
-    started: list[int] = []
-    real_pool = warmup.ProcessPoolExecutor
-
-    def pool(workers: int, **kwargs: object) -> object:
-        started.append(workers)
-        return real_pool(workers, **kwargs)
-
-    monkeypatch.setattr(warmup, "ProcessPoolExecutor", pool)
-    assert warmup_corpus(240, terms=3) == corpus
-    cores = len(os.sched_getaffinity(0))
-    assert started == ([min(3, cores)] if cores > 1 else []), "one worker per term, at most one per core"
-    assert corpus == [row for k in range(3) for row in term_corpus(80, WARMUP_SEED + k)]
 
 
 def _user_texts(messages: list[dict]) -> set[str]:

@@ -33,6 +33,10 @@ MAX_NEW_TOKENS = 96
 # 64 -> 24.8 s, 128 -> 59.3 s (a step costs the same ~34 ms at 32 and 64: overhead-bound).
 BATCH_SIZE = 64
 MIN_SHARED_PREFIX = MIN_PREFIX  # tokens; below this a cached prefix saves less than it costs
+# A batch decodes as long as its slowest row; most turns stop within this many tokens (a call
+# with its arguments, or a short answer), so after it only the rows still going continue,
+# from their own cache. A step costs ~37 ms at 64 rows and ~7 ms at 13.
+FIRST_LEG = 32
 
 PrefixCache = list[tuple["torch.Tensor", "torch.Tensor"]]
 
@@ -97,6 +101,7 @@ def greedy_turns(
     if tokenizer.padding_side != "left":
         tokenizer.padding_side = "left"
     device = next(model.parameters()).device
+    stops = torch.tensor(stop_ids, device=device)
     was_training = model.training
     model.eval()
     outputs: list[str] = []
@@ -114,17 +119,34 @@ def greedy_turns(
             if prefix is not None:
                 pads = (encoded["attention_mask"] == 0).sum(dim=1).tolist()
                 extra["past_key_values"] = shifted_cache(prefix, pads)
+            settings = {"do_sample": False, "eos_token_id": stop_ids, "pad_token_id": tokenizer.pad_token_id}
+            width = encoded["input_ids"].shape[1]
             with torch.no_grad():
-                generated = model.generate(
+                first = model.generate(
                     **encoded,
                     **extra,
-                    max_new_tokens=max_new_tokens,
-                    do_sample=False,
-                    eos_token_id=stop_ids,
-                    pad_token_id=tokenizer.pad_token_id,
+                    max_new_tokens=min(FIRST_LEG, max_new_tokens),
+                    return_dict_in_generate=True,
+                    **settings,
                 )
-            width = encoded["input_ids"].shape[1]
-            for i, row in zip(batch, generated, strict=True):
+            rows = list(first.sequences)
+            going = [r for r, row in enumerate(rows) if not torch.isin(row[width:], stops).any()]
+            if going and max_new_tokens > FIRST_LEG:
+                cache = first.past_key_values  # every token but each row's last: generate resumes from it
+                cache.batch_select_indices(torch.tensor(going, device=device))
+                sequences = first.sequences[going]
+                attended = torch.cat([encoded["attention_mask"][going], torch.ones_like(sequences[:, width:])], dim=1)
+                with torch.no_grad():
+                    rest = model.generate(
+                        input_ids=sequences,
+                        attention_mask=attended,
+                        past_key_values=cache,
+                        max_new_tokens=max_new_tokens - FIRST_LEG,
+                        **settings,
+                    )
+                for r, row in zip(going, rest, strict=True):
+                    rows[r] = row
+            for i, row in zip(batch, rows, strict=True):
                 ids = [t for t in row[width:].tolist() if t != tokenizer.pad_token_id]
                 by_index[i] = tokenizer.decode(ids, skip_special_tokens=False)
     finally:

@@ -10,11 +10,9 @@ responses and answers come from the same simulated backend, so the format is the
 
 from __future__ import annotations
 
-import os
 import random
 import re
 import tempfile
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -119,34 +117,15 @@ class GenericPhrasebook:
 
 WARMUP_SEED = 4242
 WARMUP_TERMS = 4
-# Below this many rows the terms are built in this process: a worker first imports the data
-# stack (~3 s), more than a small corpus takes.
-PARALLEL_MIN_ROWS = 2000
 
 
 def warmup_corpus(rows: int, seed: int = WARMUP_SEED, terms: int = WARMUP_TERMS) -> list[dict[str, Any]]:
     """Generic conversations over `terms` demo terms (seeds `seed`, `seed + 1`, ...), an
     equal share from each. One term repeats the same ~180 items, titles and course names,
     and a model warmed up on it memorises them instead of learning to copy whatever the
-    tool response holds. Large corpora build their terms side by side in worker processes
-    (each term comes from its own seed: the rows are the same either way)."""
-    jobs = warmup_terms(rows, seed, terms)
-    workers = 1 if rows < PARALLEL_MIN_ROWS else min(len(jobs), len(os.sched_getaffinity(0)))
-    if workers == 1:
-        return [row for share, term_seed in jobs for row in term_corpus(share, term_seed)]
-    import multiprocessing
-
-    # spawn, not fork: the parent may hold polars', torch's and the tokenizer's thread pools
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        parts = pool.map(term_corpus, *zip(*jobs, strict=True))
-        return [row for part in parts for row in part]
-
-
-def warmup_terms(rows: int, seed: int = WARMUP_SEED, terms: int = WARMUP_TERMS) -> list[tuple[int, int]]:
-    """(rows, seed) of each demo term in the corpus: independent of each other, so they can
-    be built in any order or process."""
+    tool response holds."""
     shares = [rows // terms + (1 if k < rows % terms else 0) for k in range(terms)]
-    return [(share, seed + k) for k, share in enumerate(shares) if share]
+    return [row for k, share in enumerate(shares) if share for row in term_corpus(share, seed + k)]
 
 
 def term_corpus(rows: int, seed: int) -> list[dict[str, Any]]:
