@@ -102,6 +102,7 @@ def greedy_turns(
         tokenizer.padding_side = "left"
     device = next(model.parameters()).device
     stops = torch.tensor(stop_ids, device=device)
+    settings = {"do_sample": False, "eos_token_id": stop_ids, "pad_token_id": tokenizer.pad_token_id}
     was_training = model.training
     model.eval()
     outputs: list[str] = []
@@ -119,7 +120,6 @@ def greedy_turns(
             if prefix is not None:
                 pads = (encoded["attention_mask"] == 0).sum(dim=1).tolist()
                 extra["past_key_values"] = shifted_cache(prefix, pads)
-            settings = {"do_sample": False, "eos_token_id": stop_ids, "pad_token_id": tokenizer.pad_token_id}
             width = encoded["input_ids"].shape[1]
             with torch.no_grad():
                 first = model.generate(
