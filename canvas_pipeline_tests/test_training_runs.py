@@ -250,8 +250,9 @@ def test_preference_methods_train_an_adapter_whose_disabled_self_is_the_referenc
 def test_two_processes_run_one_method_and_only_rank_0_writes(train_out: Path, tmp_path: Path) -> None:
     """Two processes under `torchrun` (what `accelerate launch` passes through to; gloo on
     CPU) each run `canvas-train train`: both run the gates and share rank 0's G5 verdict,
-    each takes half of every batch (two epochs in the four steps), and only rank 0 writes
-    the dry-run record and the checkpoint (no second writer's temporary folder)."""
+    each takes half of every batch (two epochs in the four steps), the model trains wrapped
+    in DistributedDataParallel so both ranks end with the same weights, and only rank 0
+    writes the dry-run record and the checkpoint (no second writer's temporary folder)."""
     out = tmp_path / "out"
     out.mkdir()
     for name in PHASES:
@@ -268,6 +269,10 @@ def test_two_processes_run_one_method_and_only_rank_0_writes(train_out: Path, tm
     assert "epoch=0.5" in output, "each step takes 2 x 32 rows of the 128"
     metrics = read_manifest(checkpoint_dir(out, "tiny", "lora"))["metrics"]
     assert metrics["steps"] == get_profile("tiny").budget.max_steps
+    parallel = metrics["data_parallel"]
+    assert parallel["world_size"] == 2 and parallel["wrapper"] == "DistributedDataParallel"
+    assert parallel["replicas_agree"], "gradients were averaged across the ranks"
+    assert metrics["eval_loss_before"] > 0, "evaluated at the start of training, after the wrap"
     assert json.loads((run_dir(out, "tiny", "lora") / DRY_RUN_RECORD).read_text())["passed"]
     leftovers = [p.name for p in checkpoint_dir(out, "tiny", "lora").parent.iterdir() if p.name.startswith(".")]
     assert not leftovers, f"a second writer left temporary folders: {leftovers}"

@@ -89,7 +89,11 @@ def trainer_args(
     else:
         common["num_train_epochs"] = 1
     if method.trainer == "sft":
-        return SFTConfig(assistant_only_loss=True, **common)
+        # The eval loss before training is the Trainer's own evaluation at the start of
+        # `train()`, after accelerate has prepared the model. `trainer.evaluate()` called
+        # before `train()` prepares it in evaluation mode, which marks it prepared: training
+        # then skips the DistributedDataParallel wrap and every rank trains its own replica.
+        return SFTConfig(assistant_only_loss=True, eval_on_start=True, **common)
     if method.trainer == "dpo":
         return DPOConfig(loss_type=[method.loss_type], beta=method.beta, precompute_ref_log_probs=True, **common)
     return KTOConfig(

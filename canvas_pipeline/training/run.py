@@ -181,6 +181,43 @@ def _on_every_rank(trainer: Any, value: T) -> T:
     return broadcast_object_list([value], from_process=0)[0]
 
 
+def _eval_loss_at_start(trainer: Any) -> float:
+    """The eval loss the Trainer measured at the start of training (`eval_on_start`). A
+    resumed run's log history is the checkpoint's, so its first entry is still the one from
+    before the first step."""
+    losses = [e["eval_loss"] for e in trainer.state.log_history if "eval_loss" in e]
+    if not losses:
+        raise RuntimeError("the trainer logged no eval loss at the start of training (eval_on_start)")
+    return float(losses[0])
+
+
+def _replicas_agree(trainer: Any, method: str) -> dict[str, Any] | None:
+    """With more than one process, every rank must end with the same trainable weights:
+    the model was wrapped for data parallelism and its gradients were averaged. Replicas
+    that differ mean each rank trained on its own share of the data alone; that raises,
+    naming the ranks, rather than saving rank 0's replica as if it had seen every batch."""
+    accelerator = trainer.accelerator
+    if accelerator.num_processes == 1:
+        return None
+    import hashlib
+
+    from accelerate.utils import gather_object
+
+    digest = hashlib.sha256()
+    for _, param in sorted(trainer.model.named_parameters()):
+        if param.requires_grad:
+            digest.update(param.detach().float().cpu().numpy().tobytes())
+    digests = gather_object([digest.hexdigest()])
+    wrapper = type(trainer.model_wrapped).__name__
+    if len(set(digests)) != 1:
+        ranks = ", ".join(f"rank {rank}: {d[:12]}" for rank, d in enumerate(digests))
+        raise RuntimeError(
+            f"{method}: the {len(digests)} processes ended with different weights ({ranks}); the model "
+            f"ran as {wrapper}, so gradients were not synchronised"
+        )
+    return {"world_size": len(digests), "wrapper": wrapper, "replicas_agree": True, "weights_sha256": digests[0]}
+
+
 def _drop_resume_points(work: Path) -> None:
     """Once the checkpoint is written, its trainer states are spent: the next
     materialization (new data, new code) must train from the start, not resume."""
@@ -329,7 +366,6 @@ def train_method(
         atomic_write_text(work / DRY_RUN_RECORD, json.dumps(record, indent=1))
     if not g5.passed:
         raise GateError(None, f"G5 stops {method.name}: {g5.reason()}")
-    eval_before = trainer.evaluate() if method.trainer == "sft" else {}
     sppo_rounds: list[dict[str, Any]] = []
     if method.rounds > 1:
         sppo_rounds, (trainer, output), train_wall, tokens = _sppo_rounds(
@@ -338,6 +374,7 @@ def train_method(
     else:
         output, train_wall = _train_once(trainer, work, log)
         tokens = int(_token_count(trainer.train_dataset) * _epochs_seen(trainer))
+    replicas = _replicas_agree(trainer, method.name)
     eval_after = trainer.evaluate()
     model = trainer.model
     if "ref" in getattr(model, "peft_config", {}):
@@ -372,8 +409,10 @@ def train_method(
         "train_wall_s": train_wall,
         **peak_memory_bytes(),
     }
+    if replicas:
+        metadata["data_parallel"] = replicas
     if method.trainer == "sft":
-        metadata["eval_loss_before"] = float(eval_before["eval_loss"])
+        metadata["eval_loss_before"] = _eval_loss_at_start(trainer)
     if method.trainer == "kto":
         metadata["desirable_weight"] = desirable_weight
         metadata["undesirable_weight"] = undesirable_weight
