@@ -127,8 +127,25 @@ def load_model(path: Path, *, bf16: bool = False, quantize_4bit: bool = False) -
     elif torch.cuda.is_available():
         kwargs["device_map"] = "cuda:0"
     model = AutoModelForCausalLM.from_pretrained(str(path), **kwargs)
+    if quantize_4bit and not torch.cuda.is_available():
+        keep_nf4_compute_in_float32(model)
     share_prefix(model)
     return model
+
+
+def keep_nf4_compute_in_float32(model: PreTrainedModel) -> int:
+    """Make every 4-bit layer compute in the float32 the NF4 config asks for on CPU; returns
+    how many layers it set. On CPUs with AVX512-BF16, bitsandbytes runs eval-mode no-grad
+    forwards through a fused bfloat16 kernel whatever `bnb_4bit_compute_dtype` says (and
+    repacks the weights for it in place): the bench would score a bf16 model that was
+    trained in float32, results would depend on the CPU, and the released merge could not
+    reproduce it (logits 0.046 apart at scale 14 on the tiny base)."""
+    count = 0
+    for module in model.modules():
+        if hasattr(module, "support_avx512bf16_for_cpu"):
+            module.support_avx512bf16_for_cpu = False
+            count += 1
+    return count
 
 
 def parameter_counts(model: PreTrainedModel) -> tuple[int, int]:
