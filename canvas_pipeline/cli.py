@@ -133,7 +133,13 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     try:
         report = train_method(
-            args.method, Path(args.data_dir), Path(args.data_dir), args.profile, args.seed, require_g3=not args.skip_g3
+            args.method,
+            Path(args.data_dir),
+            Path(args.data_dir),
+            args.profile,
+            args.seed,
+            require_g3=not args.skip_g3,
+            max_steps=args.max_steps,
         )
     except GateError as error:
         print(f"canvas-train train: {error}", file=sys.stderr)
@@ -301,6 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--data-dir", required=True, help="folder with the datasets and the base model")
     train.add_argument("--profile", default="tiny", help="model profile (default tiny)")
     train.add_argument("--seed", type=int, default=0, help="seed for subsets and training (default 0)")
+    train.add_argument("--max-steps", type=int, help="optimizer steps (default: the profile's budget for the method)")
     train.add_argument(
         "--skip-g3",
         action="store_true",

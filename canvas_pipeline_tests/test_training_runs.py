@@ -5,7 +5,7 @@ record; the report job writes the report and fails the selection loudly; from
 `canvas-train`, full SFT trains and iterative SPPO on top of it; at TRL's default beta G5
 stops SPPO, with the record written.
 
-The base model here is the real warm-up code on a 16-step budget (the full warm-up takes
+The base model here is the real warm-up code on a 48-step budget (the full warm-up takes
 minutes). It would not pass G3, so these runs skip G3 explicitly (recorded as skipped),
 and one test shows G3 stopping training when its record is missing."""
 
@@ -53,7 +53,7 @@ def train_out(real_slice: Path, tiny_tokenizer_dir: Path, tmp_path_factory: pyte
         (out / name).symlink_to(real_slice / name)
     shutil.copytree(tiny_tokenizer_dir, profile_tokenizer_dir(out, "tiny"))
     tiny = get_profile("tiny")
-    brief = dataclasses.replace(tiny, budget=dataclasses.replace(tiny.budget, warmup_rows=160, warmup_steps=16))
+    brief = dataclasses.replace(tiny, budget=dataclasses.replace(tiny.budget, warmup_rows=480, warmup_steps=48))
     build_base_model(brief, profile_tokenizer_dir(out, "tiny"), base_model_dir(out, "tiny"))
     return out
 
@@ -121,7 +121,7 @@ def test_a_partition_killed_after_a_save_resumes_from_it(train_out: Path, tmp_pa
 
 
 def test_the_report_job_writes_the_report_and_fails_the_selection_loudly(train_out: Path, tmp_path: Path) -> None:
-    """Only `lora` has a bench record here, on a 16-step base far below the 40% tool floor:
+    """Only `lora` has a bench record here, on a 48-step base far below the 40% tool floor:
     the selection asset fails naming the violations (no fallback), and the report, which
     does not depend on a selection succeeding, is written with every method's row."""
     proc = subprocess.run(
@@ -160,10 +160,13 @@ def test_full_sft_then_iterative_sppo_train_from_the_cli(train_out: Path) -> Non
     """SFT, the full fine-tune every preference method starts from, trains from the CLI with
     its metadata; SPPO trains on top of it in its rounds, each re-ranking the pairs by the
     current policy and recording the counts."""
-    sft = _train_from_cli("sft", train_out, "--skip-g3")
+    sft = _train_from_cli("sft", train_out, "--skip-g3", "--max-steps", "8")
     assert sft.returncode == 0, sft.stdout[-2000:] + sft.stderr[-2000:]
     metrics = read_manifest(checkpoint_dir(train_out, "tiny", "sft"))["metrics"]
     assert metrics["adapter"] == "full" and metrics["trainable_parameters"] == metrics["total_parameters"]
+    # the reference budget (64 decision rows a step) for the 8 steps asked for
+    assert metrics["steps"] == 8 and metrics["decision_rows"] and metrics["train_rows_used"] == 8192
+    assert metrics["learning_rate"] == get_profile("tiny").budget.reference.learning_rate
     assert metrics["eval_loss"] < metrics["eval_loss_before"]
 
     sppo = _train_from_cli("sppo", train_out, "--skip-g3")

@@ -1,7 +1,8 @@
 """Each method's train and eval datasets, from the phase files, at the profile's budget.
 
 A budgeted subset is drawn by seed and stratified by pair type (the axis, or `mixed`) so
-every axis stays in train and in eval; the full split sizes are reported alongside so G12
+every axis stays in train and in eval (SFT rows under a decision-row budget: by the tool
+their last request is answered with); the full split sizes are reported alongside so G12
 judges the dataset, and the metadata says how much of it was used.
 """
 
@@ -42,21 +43,32 @@ def pair_type(row: dict[str, Any]) -> str:
 
 
 def round_robin(
-    rows: Sequence[dict[str, Any]], key: Callable[[dict[str, Any]], str], size: int, rng: random.Random
+    rows: Sequence[dict[str, Any]],
+    key: Callable[[dict[str, Any]], str],
+    size: int,
+    rng: random.Random,
+    repeat: bool = False,
 ) -> list[dict[str, Any]]:
-    """`size` rows taken one stratum at a time (strata by `key`, each shuffled by `rng`)."""
+    """`size` rows taken one stratum at a time (strata by `key`, each shuffled by `rng`). With
+    `repeat` a stratum that runs out is reshuffled and taken again, so every stratum keeps
+    its share of `size` however few rows it has; without, at most every row once."""
     groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
         groups[key(row)].append(row)
+    strata = [groups[name] for name in sorted(groups)]
     queues = []
-    for name in sorted(groups):
-        members = list(groups[name])
-        rng.shuffle(members)
-        queues.append(members)
+    for members in strata:
+        queue = list(members)
+        rng.shuffle(queue)
+        queues.append(queue)
     chosen: list[dict[str, Any]] = []
-    while len(chosen) < min(size, len(rows)):
-        for queue in queues:
-            if queue and len(chosen) < size:
+    target = size if repeat and rows else min(size, len(rows))
+    while len(chosen) < target:
+        for members, queue in zip(strata, queues, strict=True):
+            if not queue and repeat:
+                queue.extend(members)
+                rng.shuffle(queue)
+            if queue and len(chosen) < target:
                 chosen.append(queue.pop())
     return chosen
 
@@ -69,6 +81,40 @@ def stratified_sample(rows: Sequence[dict[str, Any]], size: int | None, seed: in
     chosen = round_robin(rows, pair_type, size, rng)
     rng.shuffle(chosen)
     return chosen
+
+
+def decision_turn(messages: Sequence[dict[str, Any]]) -> int:
+    """Index of the model turn that answers the conversation's last request: the turn a
+    bench item scores."""
+    last_user = max(i for i, m in enumerate(messages) if m["role"] == "user")
+    after = (i for i in range(last_user + 1, len(messages)) if messages[i]["role"] == "assistant")
+    return next(after, len(messages) - 1)
+
+
+def decision_tool(row: dict[str, Any]) -> str:
+    """The tool the decision turn calls first; "" when it answers without a call."""
+    calls = row["messages"][decision_turn(row["messages"])].get("tool_calls") or []
+    return str(calls[0]["function"]["name"]) if calls else ""
+
+
+def decision_rows(
+    rows: Sequence[dict[str, Any]], size: int | None, seed: int, repeat: bool, whole_every: int = 0
+) -> list[dict[str, Any]]:
+    """`size` SFT rows (all when None) drawn round-robin across decision tools (with
+    `repeat`, a tool's rows are taken again once they run out: the rarest decision has 48 of
+    the embedded default's 3000 train rows), each cut after its decision turn but every
+    `whole_every`-th (none when 0). A cut row puts the loss on choosing and writing the
+    call the bench scores; a whole one also trains the turns after a tool response and the
+    final answer, at several times the cost."""
+    rng = random.Random(seed)
+    chosen = round_robin(rows, decision_tool, len(rows) if size is None else size, rng, repeat)
+    rng.shuffle(chosen)
+    return [
+        row
+        if whole_every and index % whole_every == whole_every - 1
+        else {**row, "messages": row["messages"][: decision_turn(row["messages"]) + 1]}
+        for index, row in enumerate(chosen)
+    ]
 
 
 @dataclass
@@ -98,9 +144,13 @@ def load_method_data(
     eval_rows: int | None,
     seed: int,
     eligible: Callable[[dict[str, Any]], bool] | None = None,
+    decision: bool = False,
+    whole_every: int = 0,
 ) -> MethodData:
     """The method's budgeted train/eval subsets, drawn from the rows `eligible` accepts (all
-    by default); the full split sizes are those of the file, for G12."""
+    by default); with `decision`, SFT-family rows are `decision_rows` (every `whole_every`-th
+    whole). The full split sizes
+    are those of the file, for G12."""
     relative, kind = PHASE_FILES[method.phase]
     path = Path(data_dir) / relative
     if not path.is_file():
@@ -109,9 +159,17 @@ def load_method_data(
     train = [r for r in rows if r["split"] == "train"]
     evals = [r for r in rows if r["split"] == "test"]
     pick = eligible or (lambda row: True)
+    train, evals = [r for r in train if pick(r)], [r for r in evals if pick(r)]
+    if decision and method.trainer == "sft":
+        chosen = (
+            decision_rows(train, train_rows, seed, repeat=True, whole_every=whole_every),
+            decision_rows(evals, eval_rows, seed + 1, repeat=False, whole_every=whole_every),
+        )
+    else:
+        chosen = stratified_sample(train, train_rows, seed), stratified_sample(evals, eval_rows, seed + 1)
     return MethodData(
-        train_rows=stratified_sample([r for r in train if pick(r)], train_rows, seed),
-        eval_rows=stratified_sample([r for r in evals if pick(r)], eval_rows, seed + 1),
+        train_rows=chosen[0],
+        eval_rows=chosen[1],
         full_train_rows=len(train),
         full_eval_rows=len(evals),
         kind=kind,

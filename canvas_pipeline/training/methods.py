@@ -43,13 +43,19 @@ class MethodConfig:
         return self.loss_type == "ipo" or self.per_token_log_probs
 
 
-DPO_BETA = 0.3  # MISSION: DPO's beta (IPO, APO-Zero and NCA share it)
+DPO_BETA = 0.3  # MISSION: DPO's beta (APO-Zero and NCA share it)
+# IPO and SPPO regress per-token log-ratios to +-1/(2 beta), so their first step's gradient
+# is 1/beta times the log-ratio gradient (DPO's is beta/2 times it). On the tiny `sft` of
+# the reference budget (128 steps; sharper than the 4-step one) G5 measured 1.021 for IPO
+# and 1.059 for SPPO at 0.3 (0.749 and 0.816 on the 4-step `sft`): at 0.5 they keep 40% of
+# that, a weaker pull towards 1/(2 beta) and more regularisation to the reference.
+REGRESSION_BETA = 0.5
 # SPPO regresses each completion's log-ratio, as a per-token mean (`per_token.py`), to
 # +-1/(2 beta); beta is 1/eta, the step of its self-play multiplicative-weights update (MISSION
 # fixes beta for DPO only). Summed over tokens at TRL's default beta 0.1 the first step's
 # gradient is 1/beta times the chosen-minus-rejected log-prob gradient: 52.7 on the tiny SFT
-# checkpoint where DPO measured 0.79, and G5 rightly stopped it. Per token, the family's 0.3.
-SPPO_BETA = DPO_BETA
+# checkpoint where DPO measured 0.79, and G5 rightly stopped it. Per token, REGRESSION_BETA.
+SPPO_BETA = REGRESSION_BETA
 # The preference methods train a LoRA adapter on the `sft` checkpoint, whose
 # adapter-disabled self is the reference (no second model in memory). In full, their first
 # step's gradient is a sum over each completion's tokens and measured 9.8 for DPO on the
@@ -64,7 +70,7 @@ METHODS: dict[str, MethodConfig] = {
         MethodConfig("lora", "sft", "phase1", "lora", learning_rate=2e-3),
         MethodConfig("qlora", "sft", "phase1", "qlora", learning_rate=2e-3),
         MethodConfig("dpo", "dpo", "phase2", "lora", PREF_RATE, loss_type="sigmoid", beta=DPO_BETA, reference="sft"),
-        MethodConfig("ipo", "dpo", "phase2", "lora", PREF_RATE, loss_type="ipo", beta=DPO_BETA, reference="sft"),
+        MethodConfig("ipo", "dpo", "phase2", "lora", PREF_RATE, loss_type="ipo", beta=REGRESSION_BETA, reference="sft"),
         MethodConfig(
             "apo_zero", "dpo", "phase2", "lora", PREF_RATE, loss_type="apo_zero", beta=DPO_BETA, reference="sft"
         ),
@@ -85,6 +91,11 @@ METHODS: dict[str, MethodConfig] = {
     )
 }
 METHOD_NAMES: tuple[str, ...] = tuple(METHODS)
+
+
+def is_reference(name: str) -> bool:
+    """Whether other methods start from `name`'s checkpoint."""
+    return any(m.reference == name for m in METHODS.values())
 
 
 def get_method(name: str) -> MethodConfig:

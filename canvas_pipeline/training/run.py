@@ -17,8 +17,8 @@ from canvas_pipeline.data.io import atomic_write_dir, atomic_write_text
 from canvas_pipeline.guardrails.checks import g2_eval_disjoint, g12_min_rows
 from canvas_pipeline.guardrails.result import GuardrailResult
 from canvas_pipeline.training.data_prep import MethodData, judging_pairs, load_method_data
-from canvas_pipeline.training.methods import MethodConfig, get_method
-from canvas_pipeline.training.profiles import Profile, get_profile
+from canvas_pipeline.training.methods import MethodConfig, get_method, is_reference
+from canvas_pipeline.training.profiles import Profile, get_profile, reference_profile
 
 Log = Callable[[str], None]
 MANIFEST = "checkpoint.json"
@@ -307,6 +307,17 @@ def _epochs_seen(trainer: Any) -> float:
     return steps / max(1, len(trainer.train_dataset))
 
 
+def method_and_profile(method_name: str, profile_name: str) -> tuple[MethodConfig, Profile]:
+    """The method as it trains under the profile: a method other methods start from gets
+    the profile's reference budget, and a budget's own learning rate replaces the table's."""
+    method, profile = get_method(method_name), get_profile(profile_name)
+    if is_reference(method.name):
+        profile = reference_profile(profile)
+    if profile.budget.learning_rate is not None:
+        method = dataclasses.replace(method, learning_rate=profile.budget.learning_rate)
+    return method, profile
+
+
 def train_method(
     method_name: str,
     data_dir: Path,
@@ -315,10 +326,11 @@ def train_method(
     seed: int = 0,
     log: Log = print,
     require_g3: bool = True,
+    max_steps: int | None = None,
 ) -> TrainingReport:
     """Train one method; raise GateError when G3, G12, G2 or G5 stops it. `require_g3=False`
     skips G3 (recorded as skipped in the metadata): for exercising the training mechanics
-    on a base that is not meant to be good."""
+    on a base that is not meant to be good. `max_steps` replaces the budget's step count."""
     from canvas_pipeline.training.callbacks import LogForwarder, peak_memory_bytes
     from canvas_pipeline.training.dry_run import dry_run
     from canvas_pipeline.training.factory import build_trainer
@@ -327,9 +339,19 @@ def train_method(
     from canvas_pipeline.training.tokenizer import load_tokenizer
 
     started = time.perf_counter()
-    method, profile = get_method(method_name), get_profile(profile_name)
+    method, profile = method_and_profile(method_name, profile_name)
+    if max_steps is not None:
+        profile = dataclasses.replace(profile, budget=dataclasses.replace(profile.budget, max_steps=max_steps))
     budget = profile.budget
-    data = load_method_data(data_dir, method, budget.train_rows, budget.eval_rows, seed)
+    data = load_method_data(
+        data_dir,
+        method,
+        budget.train_rows,
+        budget.eval_rows,
+        seed,
+        decision=budget.decision_rows,
+        whole_every=budget.whole_row_every,
+    )
     g3 = base_bench_gate(out_dir, profile.name) if require_g3 else None
     gates = preflight(method, data)
     policy, ref, start = _starting_models(method, profile, out_dir)
@@ -393,6 +415,8 @@ def train_method(
         "learning_rate": method.learning_rate,
         "started_from": str(start),
         "train_rows_used": len(data.train_rows),
+        "train_rows_distinct": len({r["id"] for r in data.train_rows}),
+        "decision_rows": budget.decision_rows and method.trainer == "sft",
         "train_rows_available": data.full_train_rows,
         "eval_rows_used": len(data.eval_rows),
         "steps": trainer.state.global_step,
