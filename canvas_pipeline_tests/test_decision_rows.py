@@ -106,3 +106,15 @@ def test_sft_alone_trains_under_the_reference_budget() -> None:
         assert profile == tiny and method == get_method(name)
     for name in ("e2b", "e2b-shape"):
         assert method_and_profile("sft", name) == (get_method("sft"), get_profile(name))
+
+
+def test_the_reference_budget_decays_its_rate_where_the_short_ones_keep_it(tmp_path: Path) -> None:
+    from canvas_pipeline.training.factory import trainer_args
+
+    sft = trainer_args(*method_and_profile("sft", "tiny"), tmp_path)
+    assert sft.lr_scheduler_type == "cosine" and sft.warmup_steps == 6 and sft.max_steps == 128
+    assert sft.learning_rate == 2e-3 and sft.gradient_accumulation_steps * sft.per_device_train_batch_size == 64
+    dpo = trainer_args(*method_and_profile("dpo", "tiny"), tmp_path)
+    assert dpo.lr_scheduler_type == "constant_with_warmup" and dpo.warmup_steps == 0 and dpo.max_steps == 4
+    epochs = trainer_args(get_method("sft"), get_profile("e2b"), tmp_path)
+    assert epochs.lr_scheduler_type == "cosine" and epochs.warmup_steps == 10 and epochs.num_train_epochs == 1

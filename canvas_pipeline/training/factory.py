@@ -22,8 +22,6 @@ if TYPE_CHECKING:
 
 # Projections inside the language model only: never a vision or audio tower's.
 LORA_TARGET_REGEX = r"^(?!.*(?:vision|audio)).*\.(?:" + "|".join(LORA_TARGET_MODULES) + r")$"
-# Budgets of at most this many steps train at a constant learning rate.
-SHORT_RUN_STEPS = 16
 
 
 class EvalDatasetError(ValueError):
@@ -64,7 +62,7 @@ def trainer_args(
     from trl import DPOConfig, KTOConfig, SFTConfig
 
     budget = profile.budget
-    short = budget.max_steps is not None and budget.max_steps <= SHORT_RUN_STEPS
+    schedule = budget.lr_scheduler or ("constant_with_warmup" if budget.max_steps else "cosine")
     common: dict[str, Any] = {
         "output_dir": str(output_dir),
         "learning_rate": method.learning_rate,
@@ -83,9 +81,9 @@ def trainer_args(
         "disable_tqdm": True,
         "seed": seed,
         "data_seed": seed,
-        # A few steps keep their learning rate; longer runs warm up over ~5% and decay.
-        "lr_scheduler_type": "constant_with_warmup" if short else "cosine",
-        "warmup_steps": 0 if short else max(1, (budget.max_steps or 200) // 20),
+        "lr_scheduler_type": schedule,
+        # a decaying schedule warms up over ~5% of its steps (10 for a full epoch)
+        "warmup_steps": 0 if schedule.startswith("constant") else max(1, (budget.max_steps or 200) // 20),
         "dataloader_num_workers": 0,
     }
     if budget.max_steps is not None:

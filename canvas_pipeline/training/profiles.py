@@ -36,6 +36,8 @@ class Budget:
     decision_rows: bool = False
     whole_row_every: int = 0  # under decision_rows: every n-th row stays whole (0: none)
     learning_rate: float | None = None  # None: the method table's rate
+    # transformers' scheduler name; None: constant for a fixed step count, cosine for epochs
+    lr_scheduler: str | None = None
     # The budget of a method other methods start from (`sft`, the reference and starting
     # policy of six); None: the same budget as every other method.
     reference: Budget | None = None
@@ -80,7 +82,13 @@ _TINY_METHOD_BUDGET = Budget(
 TINY_BUDGET = replace(
     _TINY_METHOD_BUDGET,
     reference=replace(
-        _TINY_METHOD_BUDGET, max_steps=128, grad_accum=8, train_rows=8192, learning_rate=2e-3, save_steps=32
+        _TINY_METHOD_BUDGET,
+        max_steps=128,
+        grad_accum=8,
+        train_rows=8192,
+        learning_rate=2e-3,
+        lr_scheduler="cosine",
+        save_steps=32,
     ),
 )
 GPU_BUDGET = Budget(
