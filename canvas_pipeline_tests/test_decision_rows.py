@@ -80,6 +80,8 @@ def test_decision_rows_balance_the_decision_tools_and_cut_all_but_every_nth(real
             assert row["messages"] == original[: decision_turn(original) + 1]
     assert sum(len(r["messages"]) < len(by_id[r["id"]]["messages"]) for r in drawn) > len(drawn) / 2
     assert decision_rows(rows, 64, seed=3, repeat=True) == decision_rows(rows, 64, seed=3, repeat=True)
+    every = decision_rows(rows, None, seed=3, repeat=True)  # no budget: each row once, cut
+    assert sorted(r["id"] for r in every) == sorted(r["id"] for r in rows)
 
 
 def test_only_the_sft_family_is_drawn_as_decision_rows(real_slice: Path) -> None:
@@ -90,6 +92,8 @@ def test_only_the_sft_family_is_drawn_as_decision_rows(real_slice: Path) -> None
     )
     dpo = load_method_data(real_slice, get_method("dpo"), 64, 16, 0, decision=True)
     assert dpo.train_rows == load_method_data(real_slice, get_method("dpo"), 64, 16, 0).train_rows
+    short = load_method_data(real_slice, get_method("sft"), 8, 8, 0, lambda r: len(r["messages"]) < 5, decision=True)
+    assert (short.full_train_rows, short.full_eval_rows) == (sft.full_train_rows, sft.full_eval_rows), "the file's"
 
 
 def test_sft_alone_trains_under_the_reference_budget() -> None:

@@ -100,14 +100,14 @@ def decision_tool(row: dict[str, Any]) -> str:
 def decision_rows(
     rows: Sequence[dict[str, Any]], size: int | None, seed: int, repeat: bool, whole_every: int = 0
 ) -> list[dict[str, Any]]:
-    """`size` SFT rows (all when None) drawn round-robin across decision tools (with
-    `repeat`, a tool's rows are taken again once they run out: the rarest decision has 48 of
-    the embedded default's 3000 train rows), each cut after its decision turn but every
-    `whole_every`-th (none when 0). A cut row puts the loss on choosing and writing the
-    call the bench scores; a whole one also trains the turns after a tool response and the
-    final answer, at several times the cost."""
+    """`size` SFT rows drawn round-robin across decision tools (with `repeat`, a tool's rows
+    are taken again once they run out: the rarest decision has 48 of the embedded default's
+    3000 train rows; None: every row once, unbalanced), each cut after its decision turn
+    but every `whole_every`-th (none when 0). A cut row puts the loss on choosing and
+    writing the call the bench scores; a whole one also trains the turns after a tool
+    response and the final answer, at several times the cost."""
     rng = random.Random(seed)
-    chosen = round_robin(rows, decision_tool, len(rows) if size is None else size, rng, repeat)
+    chosen = list(rows) if size is None else round_robin(rows, decision_tool, size, rng, repeat)
     rng.shuffle(chosen)
     return [
         row
@@ -149,8 +149,7 @@ def load_method_data(
 ) -> MethodData:
     """The method's budgeted train/eval subsets, drawn from the rows `eligible` accepts (all
     by default); with `decision`, SFT-family rows are `decision_rows` (every `whole_every`-th
-    whole). The full split sizes
-    are those of the file, for G12."""
+    whole). The full split sizes are those of the file, for G12."""
     relative, kind = PHASE_FILES[method.phase]
     path = Path(data_dir) / relative
     if not path.is_file():
@@ -159,14 +158,14 @@ def load_method_data(
     train = [r for r in rows if r["split"] == "train"]
     evals = [r for r in rows if r["split"] == "test"]
     pick = eligible or (lambda row: True)
-    train, evals = [r for r in train if pick(r)], [r for r in evals if pick(r)]
+    train_pool, eval_pool = [r for r in train if pick(r)], [r for r in evals if pick(r)]
     if decision and method.trainer == "sft":
         chosen = (
-            decision_rows(train, train_rows, seed, repeat=True, whole_every=whole_every),
-            decision_rows(evals, eval_rows, seed + 1, repeat=False, whole_every=whole_every),
+            decision_rows(train_pool, train_rows, seed, repeat=True, whole_every=whole_every),
+            decision_rows(eval_pool, eval_rows, seed + 1, repeat=False, whole_every=whole_every),
         )
     else:
-        chosen = stratified_sample(train, train_rows, seed), stratified_sample(evals, eval_rows, seed + 1)
+        chosen = stratified_sample(train_pool, train_rows, seed), stratified_sample(eval_pool, eval_rows, seed + 1)
     return MethodData(
         train_rows=chosen[0],
         eval_rows=chosen[1],
