@@ -47,8 +47,8 @@ DPO_BETA = 0.3  # MISSION: DPO's beta (APO-Zero and NCA share it)
 # IPO and SPPO regress per-token log-ratios to +-1/(2 beta), so their first step's gradient
 # is 1/beta times the log-ratio gradient (DPO's is beta/2 times it). On the tiny `sft` of
 # the reference budget (128 steps; sharper than the 4-step one) G5 measured 1.021 for IPO
-# and 1.059 for SPPO at 0.3 (0.749 and 0.816 on the 4-step `sft`): at 0.5 they keep 40% of
-# that, a weaker pull towards 1/(2 beta) and more regularisation to the reference.
+# and 1.059 for SPPO at 0.3 (0.749 and 0.816 on the 4-step `sft`); at 0.5, 0.613 and 0.635:
+# a nearer target for the log-ratios, so more regularisation towards the reference.
 REGRESSION_BETA = 0.5
 # SPPO regresses each completion's log-ratio, as a per-token mean (`per_token.py`), to
 # +-1/(2 beta); beta is 1/eta, the step of its self-play multiplicative-weights update (MISSION
