@@ -10,6 +10,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from canvas_pipeline import __version__
 
@@ -65,12 +66,15 @@ def _shrinkage_allowances(pairs: list[str]) -> dict[str, str]:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    """Run G1-G13 in order on a data folder in the documented formats; exit 1 if any fails."""
+    """Run G1-G13 in order on a data folder in the documented formats, then the bench's
+    coverage and phrasing checks; exit 1 if any fails."""
     import json
 
     from canvas_pipeline.data.io import atomic_write_text
     from canvas_pipeline.guardrails import load_bundle, run_guardrails, summary
+    from canvas_pipeline.guardrails.bench import run_bench_checks
     from canvas_pipeline.guardrails.registry import check_config
+    from canvas_pipeline.tools.registry import load_registry
     from canvas_pipeline.training.tokenizer import profile_tokenizer_dir
 
     allowances = _shrinkage_allowances(args.allow_shrinkage)
@@ -82,7 +86,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
         tokenizer_dir = build_tokenizer(args.profile, _cache_dir() / f"{args.profile}-tokenizer")
     config = check_config(args.profile, tokenizer_dir, allowances, mini_train_data=None if args.no_g9 else data_dir)
-    results = run_guardrails(bundle, config)
+    results = run_guardrails(bundle, config) + run_bench_checks(data_dir, load_registry().names)
     print(f"{'id':<4} {'guardrail':<38} {'status':<8} {'value':<40} threshold")
     for r in results:
         value = json.dumps(r.value, default=str) if r.value is not None else "-"
@@ -190,13 +194,20 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     """Bench the checkpoints (all that exist, or --method ones) on the bench and the eval
     split, then decide the selection and write the report under DATA_DIR/eval/PROFILE;
-    exits 1 when a requested checkpoint is missing or no checkpoint clears the tool floor."""
+    exits 1 when a requested checkpoint is missing or no checkpoint clears the tool floor.
+    With --items FILE.jsonl it scores your own requests instead (see --items) and touches
+    neither the bench records nor the selection or the report."""
     from canvas_pipeline.evaluation.bench import run_method_bench
     from canvas_pipeline.evaluation.report import write_report
     from canvas_pipeline.evaluation.results import collect_records, decide_selection
     from canvas_pipeline.training.methods import METHOD_NAMES
     from canvas_pipeline.training.run import MANIFEST, checkpoint_dir
 
+    if args.items:
+        return cmd_bench_items(args)
+    if BASE_METHOD in (args.method or ()):
+        print("canvas-train bench: --method base only with --items (`canvas-train base` benches it)", file=sys.stderr)
+        return 2
     out = Path(args.data_dir)
     wanted = list(
         args.method or [m for m in METHOD_NAMES if (checkpoint_dir(out, args.profile, m) / MANIFEST).is_file()]
@@ -221,6 +232,76 @@ def cmd_bench(args: argparse.Namespace) -> int:
     print(selection["reason"])
     print(f"report: {files.markdown}")
     return 0 if selection["selected"] else 1
+
+
+BASE_METHOD = "base"  # evaluation.bench.BASE, spelled here so the parser imports no harness
+
+
+def cmd_bench_items(args: argparse.Namespace) -> int:
+    """`bench --items FILE.jsonl`: score checkpoints (all that exist, or the --method ones;
+    `base` is the base model) on a user's own requests, one JSON object a line (format in
+    canvas_pipeline/evaluation/external.py). Bad lines are reported as FILE:LINE: reason and
+    skipped; each method's record goes to DATA_DIR/eval/PROFILE/external/STEM/METHOD.json.
+    The bench records, selection and report are left alone. Exits 2 when no line is a valid
+    item, 1 when a requested checkpoint is missing."""
+    from canvas_pipeline.evaluation.external import attach_contexts, read_items
+    from canvas_pipeline.training.methods import METHOD_NAMES
+    from canvas_pipeline.training.run import MANIFEST, base_model_dir, checkpoint_dir
+
+    if args.bench_items is not None or args.selection_items is not None:
+        print("canvas-train bench: --bench-items/--selection-items do not apply to --items", file=sys.stderr)
+        return 2
+    out, items_path = Path(args.data_dir), Path(args.items)
+
+    def exists(method: str) -> bool:
+        if method == BASE_METHOD:
+            return (base_model_dir(out, args.profile) / "config.json").is_file()
+        return (checkpoint_dir(out, args.profile, method) / MANIFEST).is_file()
+
+    items_file = read_items(items_path)
+    wanted = list(dict.fromkeys(args.method or [m for m in METHOD_NAMES if exists(m)]))
+    missing = [m for m in wanted if not exists(m)]
+    backends = None
+    if items_file.items and wanted and not missing:
+        from canvas_pipeline.evaluation.backends import BackendFactory
+
+        backends = BackendFactory.from_out_dir(out)
+        attach_contexts(items_file, backends.views, out / "phase4" / "benchmark.jsonl")
+    for skipped in items_file.skipped:
+        print(f"{args.items}:{skipped.line}: {skipped.reason}", file=sys.stderr)
+    counts = f"{len(items_file.items)} item(s) to score, {len(items_file.skipped)} line(s) skipped"
+    if not items_file.items:
+        print(f"canvas-train bench: no valid item in {args.items} ({counts})", file=sys.stderr)
+        return 2
+    if missing or not wanted or backends is None:
+        print(f"canvas-train bench: no checkpoint for {missing or 'any method'} under {out}", file=sys.stderr)
+        return 1
+    if items_file.default_context:
+        print(f"default context (items without one): {items_file.default_context}")
+    print(f"{args.items}: {counts}", flush=True)
+    from canvas_pipeline.evaluation.external import run_external_bench
+
+    for method in wanted:
+        record, target = run_external_bench(out, args.profile, method, items_file, backends)
+        print(_items_line(method, record["summary"]), flush=True)
+        print(f"{'':<9} record: {target}")
+    return 0
+
+
+def _percent(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1%}"
+
+
+def _items_line(method: str, summary: dict[str, Any]) -> str:
+    """One method's line: tool selection with its Wilson 95% interval, arguments, irrelevance, counts."""
+    low_high = summary["tool_selection_interval"]
+    interval = f" [{low_high[0]:.1%}, {low_high[1]:.1%}]" if low_high else ""
+    return (
+        f"{method:<9} tool selection {_percent(summary['tool_selection_accuracy'])}{interval} of {summary['items']}"
+        f" | arguments {_percent(summary['argument_accuracy'])} of {summary['argument_items']}"
+        f" | irrelevance {_percent(summary['irrelevance_accuracy'])} of {summary['irrelevance_items']}"
+        f" | scored {summary['scored']}, skipped {summary['skipped']}"
+    )
 
 
 def cmd_release(args: argparse.Namespace) -> int:
@@ -319,7 +400,16 @@ def build_parser() -> argparse.ArgumentParser:
         "bench", help="bench checkpoints, select the production one, write the report", description=cmd_bench.__doc__
     )
     bench.add_argument(
-        "--method", action="append", choices=METHOD_NAMES, help="method to bench (repeatable; default all)"
+        "--method",
+        action="append",
+        choices=(*METHOD_NAMES, BASE_METHOD),
+        help="method to bench (repeatable; default: all with a checkpoint); `base` (the base model) only with --items",
+    )
+    bench.add_argument(
+        "--items",
+        metavar="FILE.jsonl",
+        help="score your own requests instead of the bench (one JSON object a line: messages, expected_tools, "
+        "optional expected_args, context); writes eval/PROFILE/external/STEM/METHOD.json, not the selection/report",
     )
     bench.add_argument("--data-dir", required=True, help="folder with the datasets and the checkpoints")
     bench.add_argument("--profile", default="tiny", help="model profile (default tiny)")

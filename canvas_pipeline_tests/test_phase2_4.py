@@ -16,6 +16,7 @@ from canvas_pipeline.data.phase2.mutations import MUTATIONS, by_axis
 from canvas_pipeline.data.phase2.points import DecisionPoint, decision_points
 from canvas_pipeline.data.phase3.build import kto_weights
 from canvas_pipeline.data.phase4.build import accepted_values
+from canvas_pipeline.evaluation.arguments import match_arguments
 from canvas_pipeline.tools.chat_format import SYSTEM_INSTRUCTIONS, message_calls, system_prompt, tools_json
 from canvas_pipeline.tools.codec import ParseError, parse_calls
 from canvas_pipeline.tools.registry import load_registry
@@ -200,10 +201,11 @@ def test_bench_is_item_disjoint_from_every_training_split(bench: list[dict[str, 
 
 def test_bench_size_per_tool_and_irrelevance(bench: list[dict[str, Any]]) -> None:
     assert len(bench) >= 1000
-    per_tool = Counter(t for r in bench for t in r["expected_tools"])
-    assert all(per_tool[t] >= 40 for t in load_registry().names), per_tool
+    first = Counter(r["expected_tools"][0] for r in bench if r["expected_tools"])
+    assert all(first[t] >= 40 for t in load_registry().names), first
     irrelevant = [r for r in bench if r["category"] == "irrelevance"]
-    assert len(irrelevant) >= 0.05 * len(bench)
+    assert len(irrelevant) >= 0.08 * len(bench)
+    assert len({r["prompt"][-1]["content"] for r in irrelevant}) >= 50
     assert all(r["expected_tools"] == [] and r["min_calls"] == 0 for r in irrelevant)
     assert {r["category"] for r in bench} == {"single", "multi_step", "irrelevance"}
 
@@ -217,9 +219,12 @@ def test_bench_items_carry_the_training_prompt_and_valid_expectations(bench: lis
         assert [t for step in row["expected_steps"] for t in step] == row["expected_tools"]
         for call, accepted in zip(calls, row["expected_args"], strict=True):
             assert not argument_issues(call)
-            assert accepted == accepted_values(call)
+            assert accepted.keys() == accepted_values(call).keys()
+            for key, values in accepted_values(call).items():  # widened, never narrowed
+                assert all(v in accepted[key] for v in values)
             for key, value in call.arguments.items():
                 assert value in accepted[key]
+            assert match_arguments(call.name, call.arguments, accepted).matched, (call, accepted)
             assert all(k in load_registry()[call.name].properties for k in accepted)
         assert row["context"]["split"] == "bench"
 

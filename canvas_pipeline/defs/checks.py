@@ -11,7 +11,7 @@ from canvas_pipeline.data import stages
 from canvas_pipeline.defs.assets_data import PHASE1_KEY, PHASE2_KEY, PHASE3_KEY, PHASE4_KEY, RAW_KEY, SCRUBBED_KEY
 from canvas_pipeline.defs.assets_models import TOKENIZER_KEY
 from canvas_pipeline.defs.resources import DataSettings, ModelSettings
-from canvas_pipeline.guardrails import GuardrailResult
+from canvas_pipeline.guardrails import GuardrailResult, bench
 from canvas_pipeline.guardrails.registry import STAGE_GUARDRAILS, by_id, check_config, run_stage_guardrails
 from canvas_pipeline.training.tokenizer import profile_tokenizer_dir
 
@@ -23,8 +23,11 @@ STAGE_ASSETS = {
     stages.PHASE3: PHASE3_KEY,
     stages.PHASE4: PHASE4_KEY,
 }
-EXTRA_CHECKS = {"phase4": ("BENCH",)}
-EXTRA_DESCRIPTIONS = {"BENCH": ("bench_coverage", "bench coverage: >= 1000 items, every tool >= 40, irrelevance >= 5%")}
+EXTRA_CHECKS = {"phase4": (bench.COVERAGE_ID, bench.PHRASING_ID)}
+EXTRA_DESCRIPTIONS = {
+    bench.COVERAGE_ID: ("bench_coverage", f"{bench.COVERAGE_NAME}: {bench.COVERAGE_THRESHOLD}"),
+    bench.PHRASING_ID: ("bench_phrasing_disjoint", f"{bench.PHRASING_NAME}: {bench.PHRASING_THRESHOLD}"),
+}
 NEEDS_TOKENIZER = {"G11"}
 
 

@@ -1,9 +1,18 @@
-"""The bench report: a markdown table of every model's metrics, the selection and why,
-and two PNG plots (per-tool accuracy with Wilson error bars per model; the method
-comparison), written to `eval/PROFILE/report/` and shown in the Dagster UI."""
+"""The bench report: the generalization gap (seen vs unseen phrasings) as its headline, a
+markdown table of every model's metrics, the selection and why, and two PNG plots
+(per-tool accuracy with Wilson error bars per model; the method comparison), written to
+`eval/PROFILE/report/` (with the gap table as JSON) and shown in the Dagster UI.
+
+Seen vs unseen phrasings: the eval split (phase 1's held-out `test` rows, which selection
+decides on) reuses the training phrasings; the bench's requests use phrasings no training
+split uses. Both sides are first-turn tool-selection micro accuracy (`metrics.summarize`'s
+`tool_selection_accuracy`: correct / items, irrelevance items included), read from a bench
+record's `eval` (seen) and `summary` (unseen). They are different item sets, so the gap is
+tested unpaired: a two-sided Fisher exact test on the 2x2 of correct/incorrect counts."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,7 +20,7 @@ from typing import Any
 
 from canvas_pipeline.data.io import atomic_write_bytes, atomic_write_text
 from canvas_pipeline.evaluation.bench import BASE, eval_dir
-from canvas_pipeline.evaluation.metrics import NO_CALL
+from canvas_pipeline.evaluation.metrics import NO_CALL, wilson_interval
 
 COMPARED = (
     ("tool_selection_accuracy", "tool selection"),
@@ -23,11 +32,172 @@ COMPARED = (
 )
 
 
+SIGNIFICANCE = 0.05
+NOT_RUN = "not run"
+PHRASINGS_NOTE = (
+    "The bench's requests use phrasings no training split uses; the eval split reuses the training phrasings."
+)
+
+
 @dataclass(frozen=True)
 class ReportFiles:
     markdown: Path
     per_tool_png: Path
     comparison_png: Path
+    gap_json: Path
+
+
+@dataclass(frozen=True)
+class SideAccuracy:
+    """First-turn tool-selection micro accuracy on one item set, with its Wilson 95% interval."""
+
+    correct: int
+    n: int
+    accuracy: float
+    low: float
+    high: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"correct": self.correct, "n": self.n, "accuracy": self.accuracy, "low": self.low, "high": self.high}
+
+
+@dataclass(frozen=True)
+class PhrasingGap:
+    """One method's eval-split (seen phrasings) against bench (unseen phrasings) tool
+    selection: the gap in points (eval - bench) and the two-sided Fisher exact p-value;
+    a side is None when the record lacks it (then so are the gap and p)."""
+
+    method: str
+    seen: SideAccuracy | None
+    unseen: SideAccuracy | None
+    gap_points: float | None
+    p_value: float | None
+
+    @property
+    def significant(self) -> bool:
+        return self.p_value is not None and self.p_value < SIGNIFICANCE
+
+    @property
+    def verdict(self) -> str:
+        if self.seen is None or self.unseen is None or self.gap_points is None:
+            missing = [side for side, value in (("eval split", self.seen), ("bench", self.unseen)) if value is None]
+            return f"{NOT_RUN} ({' and '.join(missing)})"
+        if not self.significant:
+            return f"no significant difference (p ≥ {SIGNIFICANCE:g})"
+        return "higher on seen phrasings" if self.gap_points > 0 else "higher on unseen phrasings"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "method": self.method,
+            "eval_seen_phrasings": self.seen.to_dict() if self.seen else NOT_RUN,
+            "bench_unseen_phrasings": self.unseen.to_dict() if self.unseen else NOT_RUN,
+            "gap_points": self.gap_points,
+            "fisher_exact_p": self.p_value,
+            "significant": self.significant,
+            "verdict": self.verdict,
+        }
+
+
+def side_accuracy(summary: Mapping[str, Any] | None) -> SideAccuracy | None:
+    """Tool selection from one summary (`items`, `tool_selection_accuracy`, and
+    `tool_selection_interval` when present, else the Wilson interval recomputed); None
+    when the summary is absent or scored no items."""
+    if not summary or not summary.get("items") or summary.get("tool_selection_accuracy") is None:
+        return None
+    n, accuracy = int(summary["items"]), float(summary["tool_selection_accuracy"])
+    correct = round(accuracy * n)  # exact: the accuracy is correct / items
+    interval = summary.get("tool_selection_interval")
+    if interval:
+        low, high = float(interval[0]), float(interval[1])
+    else:
+        computed = wilson_interval(correct, n)
+        assert computed is not None
+        low, high = computed.low, computed.high
+    return SideAccuracy(correct, n, accuracy, low, high)
+
+
+def two_proportion_p(a: SideAccuracy, b: SideAccuracy) -> float:
+    """Two-sided Fisher exact p-value that two unpaired item sets share one accuracy."""
+    from scipy.stats import fisher_exact
+
+    table = [[a.correct, a.n - a.correct], [b.correct, b.n - b.correct]]
+    return float(fisher_exact(table, alternative="two-sided")[1])
+
+
+def phrasing_gap(method: str, record: Mapping[str, Any] | None) -> PhrasingGap:
+    """A method's seen-vs-unseen figure from its bench record: `record["eval"]` (the eval
+    split) against `record["summary"]` (the bench)."""
+    record = record or {}
+    seen, unseen = side_accuracy(record.get("eval")), side_accuracy(record.get("summary"))
+    if seen is None or unseen is None:
+        return PhrasingGap(method, seen, unseen, None, None)
+    return PhrasingGap(method, seen, unseen, (seen.accuracy - unseen.accuracy) * 100, two_proportion_p(seen, unseen))
+
+
+def phrasing_gaps(records: Mapping[str, Mapping[str, Any]], missing: Sequence[str] = ()) -> list[PhrasingGap]:
+    """Every method's figure (the base is not run on the eval split), then the methods with
+    no bench record, both sides not run."""
+    gaps = [phrasing_gap(name, record) for name, record in records.items() if name != BASE]
+    return gaps + [phrasing_gap(name, None) for name in missing if name not in records]
+
+
+def p_text(p: float | None) -> str:
+    """A p-value to three decimals ("< 0.001" below that; "—" when none)."""
+    return "—" if p is None else "< 0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def side_text(side: SideAccuracy | None) -> str:
+    """`accuracy [low, high]`, or "not run"."""
+    return NOT_RUN if side is None else f"{side.accuracy:.1%} [{side.low:.1%}, {side.high:.1%}]"
+
+
+def gap_text(gap: PhrasingGap) -> str:
+    """The gap in signed points to one decimal ("—" when a side is not run)."""
+    return "—" if gap.gap_points is None else f"{gap.gap_points:+.1f}"
+
+
+def gap_sentence(gap: PhrasingGap) -> str:
+    """The figure in one sentence."""
+    if gap.seen is None or gap.unseen is None:
+        return f"Generalization gap of `{gap.method}`: {gap.verdict}; no gap is computed."
+    verdict = gap.verdict if gap.significant else f"no significant difference at p < {SIGNIFICANCE:g}"
+    return (
+        f"Generalization gap of `{gap.method}`: tool selection {gap.seen.accuracy:.1%} on the eval split's seen "
+        f"phrasings (n = {gap.seen.n}) vs {gap.unseen.accuracy:.1%} on the bench's unseen phrasings "
+        f"(n = {gap.unseen.n}), {gap_text(gap)} points (Fisher exact p {p_clause(gap.p_value)}): {verdict}."
+    )
+
+
+def p_clause(p: float | None) -> str:
+    """The p-value after "p" in a sentence: "= 0.012" or "< 0.001"."""
+    text = p_text(p)
+    return text if text.startswith("<") else f"= {text}"
+
+
+def gap_table(gaps: Sequence[PhrasingGap]) -> str:
+    """One row per method: eval split (seen) and bench (unseen) tool selection with Wilson
+    95% intervals and n, the gap in points, the Fisher exact p and the verdict."""
+    header = (
+        "| method | eval split: seen phrasings [95% CI] | n (eval) | bench: unseen phrasings [95% CI] | n (bench) "
+        "| gap (points, eval − bench) | Fisher exact p | verdict |\n"
+        "|---|---|---|---|---|---|---|---|\n"
+    )
+    lines = [
+        f"| {g.method} | {side_text(g.seen)} | {g.seen.n if g.seen else '—'} | {side_text(g.unseen)} "
+        f"| {g.unseen.n if g.unseen else '—'} | {gap_text(g)} | {p_text(g.p_value)} | {g.verdict} |"
+        for g in gaps
+    ]
+    return header + "\n".join(lines) + "\n"
+
+
+def gap_section(gaps: Sequence[PhrasingGap]) -> str:
+    """The report's headline section: what the two sides are, and the table."""
+    return (
+        "## Seen vs unseen phrasings\n\n"
+        f"{PHRASINGS_NOTE} Both sides: first-turn tool-selection micro accuracy (irrelevance items included), "
+        "Wilson 95% intervals; gap = eval − bench in percentage points; two-sided Fisher exact test on the "
+        f"correct/incorrect counts (unpaired item sets), significant at p < {SIGNIFICANCE:g}.\n\n" + gap_table(gaps)
+    )
 
 
 def report_dir(out_dir: Path, profile: str) -> Path:
@@ -92,10 +262,15 @@ def markdown_report(
         else f"**No checkpoint selected.** {selection.get('reason', '')}"
     )
     low = sorted({t for r in records.values() for t, row in r["per_tool"].items() if row["low_confidence"]})
+    gaps = phrasing_gaps(records, selection.get("missing", ()))
+    selected = next((g for g in gaps if g.method == selection.get("selected")), None)
     parts = [
         f"# Bench report ({profile} profile)\n",
         f"{first['summary'].get('items', 0)} bench items per model; selection rule: {selection.get('rule', '')}.\n",
         verdict + "\n",
+        *([gap_sentence(selected) + "\n"] if selected else []),
+        gap_section(gaps),
+        "## All metrics (bench)\n",
         method_table(records, selection, selection.get("missing", ())),
         f"Per-tool samples under 40 (low confidence): {', '.join(low) if low else 'none'}.\n",
         *[f"![{Path(i).stem}]({i})\n" for i in images],
@@ -170,11 +345,25 @@ def comparison_plot(records: Mapping[str, Mapping[str, Any]]) -> bytes:
 def write_report(
     out_dir: Path, profile: str, records: Mapping[str, Mapping[str, Any]], selection: Mapping[str, Any]
 ) -> tuple[ReportFiles, str]:
-    """Write the markdown report and both plots; returns the files and the markdown."""
+    """Write the markdown report, both plots and the seen-vs-unseen table as JSON
+    (`seen_vs_unseen.json`); returns the files and the markdown."""
     folder = report_dir(out_dir, profile)
-    files = ReportFiles(folder / "report.md", folder / "per_tool_accuracy.png", folder / "method_comparison.png")
+    files = ReportFiles(
+        folder / "report.md",
+        folder / "per_tool_accuracy.png",
+        folder / "method_comparison.png",
+        folder / "seen_vs_unseen.json",
+    )
     atomic_write_bytes(files.per_tool_png, per_tool_plot(records))
     atomic_write_bytes(files.comparison_png, comparison_plot(records))
+    gaps = phrasing_gaps(records, selection.get("missing", ()))
+    gap_record = {
+        "selected": selection.get("selected"),
+        "note": PHRASINGS_NOTE,
+        "significance": SIGNIFICANCE,
+        "methods": [g.to_dict() for g in gaps],
+    }
+    atomic_write_text(files.gap_json, json.dumps(gap_record, indent=1))
     text = markdown_report(records, selection, profile, [files.per_tool_png.name, files.comparison_png.name])
     atomic_write_text(files.markdown, text)
     return files, text

@@ -67,34 +67,6 @@ def g2_eval_disjoint(
     return GuardrailResult("G2", name, not offenders, value, threshold, details, n)
 
 
-def bench_coverage(
-    bench: Sequence[Sample],
-    tools: Sequence[str],
-    min_items: int = 1000,
-    min_per_tool: int = 40,
-    min_irrelevance: float = 0.05,
-) -> GuardrailResult:
-    """The bench is big enough to judge: >= 1000 items, >= 40 expected calls per tool (no
-    low-confidence interval), >= 5% irrelevance items (where no call is right)."""
-    name = "bench size, per-tool items, irrelevance share"
-    threshold = f">= {min_items} items, every tool >= {min_per_tool}, irrelevance >= {min_irrelevance:.0%}"
-    per_tool = Counter(t for s in bench for t in s.expected_tools)
-    irrelevance = sum(1 for s in bench if not s.expected_tools)
-    share = irrelevance / len(bench) if bench else 0.0
-    offenders = [f"{t}: {per_tool.get(t, 0)} < {min_per_tool}" for t in tools if per_tool.get(t, 0) < min_per_tool]
-    if len(bench) < min_items:
-        offenders.insert(0, f"{len(bench)} items < {min_items}")
-    if share < min_irrelevance:
-        offenders.append(f"irrelevance {share:.1%} < {min_irrelevance:.0%}")
-    value = {
-        "items": len(bench),
-        "min_per_tool": min(per_tool.get(t, 0) for t in tools),
-        "irrelevance": round(share, 4),
-    }
-    details, n = capped(offenders)
-    return GuardrailResult("BENCH", name, not offenders, value, threshold, details, n)
-
-
 def g4_tool_balance(
     sft_train: Sequence[Sample], tools: Sequence[str], min_count: int = 30, max_cv: float = 0.3
 ) -> GuardrailResult:

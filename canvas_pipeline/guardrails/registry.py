@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from canvas_pipeline.guardrails import checks
+from canvas_pipeline.guardrails.bench import run_bench_checks
 from canvas_pipeline.guardrails.inputs import DATASET_FILES, Bundle, load_bundle
 from canvas_pipeline.guardrails.result import GuardrailResult, not_run
 from canvas_pipeline.tools.registry import load_registry
@@ -188,12 +189,13 @@ def run_guardrails(bundle: Bundle, config: CheckConfig, ids: Sequence[str] | Non
 
 def run_stage_guardrails(data_dir: Path, stage: str, config: CheckConfig) -> list[GuardrailResult]:
     """The guardrails that judge one stage, on that stage's dataset and report (the bench
-    also reads the training datasets' item ids, for G2); phase 4 adds the bench coverage."""
+    also reads the training datasets' item ids, for G2); phase 4 adds the bench's coverage
+    and phrasing checks."""
     datasets = (stage,) if stage in DATASET_FILES else ()
     bundle = load_bundle(data_dir, datasets=datasets, stages=(stage,))
     results = run_guardrails(bundle, config, STAGE_GUARDRAILS[stage])
     if stage == "phase4":
-        results.append(checks.bench_coverage(bundle.samples.get("phase4", []), load_registry().names))
+        results += run_bench_checks(data_dir, load_registry().names)
     return results
 
 

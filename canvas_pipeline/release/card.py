@@ -1,7 +1,9 @@
 """The model card of a release (`README.md`, with a YAML header from `ModelCardData`):
 the base model, the method and its lineage, the data with per-stage shrinkage, every
 guardrail G1-G13 with its value, threshold and status, the bench table with Wilson 95%
-intervals, the selection rule and why this checkpoint won, and the limitations."""
+intervals, the released checkpoint's generalization gap (eval split, seen phrasings, vs
+bench, unseen phrasings), the selection rule and why this checkpoint won, and the
+limitations."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from typing import Any
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
+from canvas_pipeline.evaluation.report import PHRASINGS_NOTE, SIGNIFICANCE, gap_text, p_clause, phrasing_gap, side_text
 from canvas_pipeline.guardrails.result import GuardrailResult
 from canvas_pipeline.release.export import ExportRecord
 from canvas_pipeline.release.gate import INFORMATIONAL, LINEAGE_GATE, LineageStep
@@ -188,6 +191,32 @@ def per_tool_table(record: Mapping[str, Any]) -> str:
     return "\n".join(rows)
 
 
+def phrasing_gap_section(method: str, record: Mapping[str, Any]) -> str:
+    """The released checkpoint's tool selection on the eval split (seen phrasings) and on
+    the bench (unseen phrasings), the gap in points and its Fisher exact p-value; a side
+    the record lacks reads "not run"."""
+    gap = phrasing_gap(method, record)
+    rows = [
+        f"{PHRASINGS_NOTE} Both: first-turn tool-selection accuracy (irrelevance items included), Wilson 95% "
+        "intervals in brackets.",
+        "",
+        "| item set | phrasings | n | tool selection [Wilson 95%] |",
+        "|---|---|---|---|",
+        f"| eval split (selected the checkpoint) | seen in training | {gap.seen.n if gap.seen else '—'} "
+        f"| {side_text(gap.seen)} |",
+        f"| bench | unseen | {gap.unseen.n if gap.unseen else '—'} | {side_text(gap.unseen)} |",
+        "",
+    ]
+    if gap.gap_points is None:
+        rows.append(f"Generalization gap (eval − bench): {gap.verdict}.")
+    else:
+        rows.append(
+            f"Generalization gap (eval − bench): **{gap_text(gap)} points**; two-sided Fisher exact p "
+            f"{p_clause(gap.p_value)} (unpaired item sets, significant at p < {SIGNIFICANCE:g}): {gap.verdict}."
+        )
+    return "\n".join(rows)
+
+
 def selection_section(selection: Mapping[str, Any]) -> str:
     """The rule, why this checkpoint won, and every candidate's standing."""
     lines = [
@@ -313,6 +342,7 @@ def card_text(inputs: CardInputs) -> str:
         "## Guardrails\n\n" + gate_line + "\n\n" + guardrail_table(inputs.guardrails),
         "## Bench\n\nTool selection: is the first call the expected tool. Wilson 95% score intervals in "
         "brackets.\n\n" + bench_table(inputs.records, inputs.selection),
+        f"### Seen vs unseen phrasings (`{inputs.method}`)\n\n" + phrasing_gap_section(inputs.method, record),
         f"### Per tool (`{inputs.method}`)\n\n" + per_tool_table(record),
         "## Selection\n\n" + selection_section(inputs.selection),
         "## Use\n\n" + _usage(inputs.repo_id),

@@ -94,7 +94,8 @@ def read_selection(out_dir: Path, profile: str) -> dict[str, Any] | None:
 
 def read_bench_records(out_dir: Path, profile: str) -> dict[str, dict[str, Any]]:
     """The base's and every method's bench record on disk (base first), without the
-    per-item conversations the card does not need."""
+    per-item conversations the card does not need (`eval`: the eval-split summary the
+    card sets against the bench)."""
     from canvas_pipeline.evaluation.bench import base_bench_path, bench_record_path
     from canvas_pipeline.training.methods import METHOD_NAMES
 
@@ -104,7 +105,7 @@ def read_bench_records(out_dir: Path, profile: str) -> dict[str, dict[str, Any]]
     for name, path in paths.items():
         if path.is_file():
             record = json.loads(path.read_text())
-            records[name] = {k: record.get(k, {}) for k in ("summary", "per_tool")}
+            records[name] = {k: record.get(k, {}) for k in ("summary", "per_tool", "eval")}
     return records
 
 

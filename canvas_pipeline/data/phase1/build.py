@@ -165,7 +165,15 @@ class QuotaPlanner:
 
     floor_share = 0.008
 
-    def __init__(self, intents: tuple[Intent, ...], no_call_share: float) -> None:
+    def __init__(
+        self,
+        intents: tuple[Intent, ...],
+        no_call_share: float,
+        tools_of: Callable[[Intent], tuple[str, ...]] = lambda i: i.tools,
+    ) -> None:
+        # `tools_of`: the tools an intent's rows count toward (all its calls in training, the
+        # first expected call on the bench).
+        self.tools_of = tools_of
         self.intents = [i for i in intents if i.tools]
         self.no_call = [i for i in intents if not i.tools]
         self.no_call_share = no_call_share if self.no_call else 0.0
@@ -180,14 +188,18 @@ class QuotaPlanner:
         behind = [i for i in self.intents if self.used[i.name] < floor]
         if behind:
             return behind[rng.randrange(len(behind))]
-        tools = sorted({t for i in self.intents for t in i.tools})
+        tools = self.tools()
         target = min(tools, key=lambda t: (counts[t], rng.random()))
-        candidates = [i for i in self.intents if target in i.tools]
-        scored = sorted(candidates, key=lambda i: (max(counts[t] for t in i.tools), rng.random()))
-        best = max(counts[t] for t in scored[0].tools)
+        candidates = [i for i in self.intents if target in self.tools_of(i)]
+        scored = sorted(candidates, key=lambda i: (max(counts[t] for t in self.tools_of(i)), rng.random()))
+        best = max(counts[t] for t in self.tools_of(scored[0]))
         slack = 3 + counts[target] // 10  # lets multi-call intents in, at a bounded cost to balance
-        near = [i for i in scored if max(counts[t] for t in i.tools) <= best + slack]
+        near = [i for i in scored if max(counts[t] for t in self.tools_of(i)) <= best + slack]
         return near[rng.randrange(len(near))]
+
+    def tools(self) -> list[str]:
+        """Every tool the remaining intents count toward."""
+        return sorted({t for i in self.intents for t in self.tools_of(i)})
 
     def failed(self, intent: Intent, give_up_after: int) -> None:
         self.failures[intent.name] += 1
@@ -220,6 +232,13 @@ def _gate_texts(messages: list[dict[str, Any]]) -> list[str]:
     return [t for t in texts if t]
 
 
+def prompt_key(messages: list[dict[str, Any]]) -> str:
+    """A conversation up to (and with) its last user turn, system prompt left out: what a
+    bench item built from it asks."""
+    last_user = max((i for i, m in enumerate(messages) if m["role"] == "user"), default=-1)
+    return dumps_canonical([m for m in messages[: last_user + 1] if m["role"] != "system"])
+
+
 def _roundtrip_ok(messages: list[dict[str, Any]]) -> bool:
     expected = [c for m in messages for c in message_calls(m)]
     parsed = parse_calls(render_conversation(messages))
@@ -250,6 +269,9 @@ class SplitGenerator:
         id_prefix: str = "p1",
         counted_tools: Callable[[list[dict[str, Any]]], list[str]] | None = None,
         phrasebook: Phrasebook | None = None,
+        planned_tools: Callable[[Intent], tuple[str, ...]] | None = None,
+        unique_prompts: bool = False,
+        spread_courses: bool = False,
     ) -> None:
         self.split, self.views, self.pair_pool, self.scrubber = split, views, pairs, scrubber
         self.seed, self.quotas, self.quarantine, self.stage, self.id_prefix = seed, quotas, quarantine, stage, id_prefix
@@ -257,9 +279,14 @@ class SplitGenerator:
         # the calls it expects, those after the last user turn).
         self.counted_tools = counted_tools
         self.phrasebook = phrasebook
+        # The bench keeps one item per prompt: a repeated request measures nothing new.
+        self.unique_prompts = unique_prompts
+        self.prompts: set[str] = set()
+        # Spread items evenly over the split's courses instead of by their item counts.
+        self.course_use: Counter[int] | None = Counter() if spread_courses else None
         self.pair_lookup = {(p.item_a, p.item_b): p for p in pairs}
         intents = tuple(i for i in INTENTS if split in i.splits and (pairs or not i.needs_pairs))
-        self.planner = QuotaPlanner(intents, quotas.no_call_share)
+        self.planner = QuotaPlanner(intents, quotas.no_call_share, planned_tools or (lambda i: i.tools))
         self.stats = SplitStats()
         self.rows: list[dict[str, Any]] = []
         self.calendars: dict[tuple[int, date], list[Event]] = {}
@@ -275,7 +302,7 @@ class SplitGenerator:
         if not self.views:
             raise ValueError(f"no {self.split} courses to build conversations from")
         weights = [1 + len(v.dated_items()) for v in self.views]
-        tools = sorted({t for i in self.planner.intents for t in i.tools})
+        tools = self.planner.tools()
         counts = self.stats.counts
         attempt = 0
         # The size is a floor, and so is every tool's quota: keep going until both hold.
@@ -290,14 +317,19 @@ class SplitGenerator:
                 )
             rng = random.Random(f"{self.id_prefix}|{self.seed}|{self.split}|{attempt}")
             intent = self.planner.choose(rng, counts)
-            view = rng.choices(self.views, weights=weights)[0]
+            view = self.choose_view(rng, weights)
             try:
                 now = _choose_now(view, rng)
                 backend = Backend(
                     view.as_of(now, self.seed), now, self.seed, pairs=self.pair_lookup, events=self.calendar(view, now)
                 )
                 dialogue = Dialogue(
-                    backend, rng, pair_pool=self.pair_pool, intent=intent.name, phrasebook=self.phrasebook
+                    backend,
+                    rng,
+                    pair_pool=self.pair_pool,
+                    intent=intent.name,
+                    phrasebook=self.phrasebook,
+                    course_use=self.course_use,
                 )
                 intent.run(dialogue)
             except NotApplicable:
@@ -318,6 +350,13 @@ class SplitGenerator:
             self.accept(intent, dialogue, attempt, view, now)
         self.stats.disabled = self.planner.disabled
         return self.rows
+
+    def choose_view(self, rng: random.Random, weights: list[int]) -> StudentView:
+        """A view by its dated items, or, spreading courses, the view of the least-used course."""
+        if self.course_use is None:
+            return rng.choices(self.views, weights=weights)[0]
+        use = self.course_use
+        return min(self.views, key=lambda v: (min(use[c.course_id] for c in v.courses), rng.random()))
 
     def accept(self, intent: Intent, dialogue: Dialogue, attempt: int, view: StudentView, now: datetime) -> None:
         tools = dialogue.tools_used()
@@ -344,6 +383,17 @@ class SplitGenerator:
                 payload=payload,
             )
             return
+        if self.unique_prompts:
+            key = prompt_key(dialogue.messages)
+            if key in self.prompts:
+                self.quarantine.add(
+                    "duplicate_prompt",
+                    f"{intent.name}: the same conversation up to its last request is already an item",
+                    source=self.stage,
+                    record_id=record_id,
+                    payload=payload,
+                )
+                return
         findings = [f for text in _gate_texts(dialogue.messages) for f in self.scrubber.findings(text)]
         if findings:
             labels = sorted({f.label for f in findings})
@@ -355,6 +405,10 @@ class SplitGenerator:
                 payload=payload,
             )
             return
+        if self.unique_prompts:
+            self.prompts.add(prompt_key(dialogue.messages))
+        if self.course_use is not None:
+            self.course_use.update(int(i.split(":")[1]) for i in dialogue.backend.touched if i.startswith("course:"))
         self.stats.counts.update(self.counted_tools(dialogue.messages) if self.counted_tools else tools)
         self.rows.append(
             {

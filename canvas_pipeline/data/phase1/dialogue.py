@@ -4,12 +4,13 @@ executed against the simulated backend as it is made."""
 from __future__ import annotations
 
 import random
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
 from canvas_pipeline.data.backend import Backend
-from canvas_pipeline.data.student_view import StudentView
+from canvas_pipeline.data.student_view import Course, StudentView
 from canvas_pipeline.tools.chat_format import response_content, system_prompt
 from canvas_pipeline.tools.codec import ToolCall, canonical_arguments
 
@@ -44,6 +45,8 @@ class Dialogue:
     messages: list[dict[str, Any]] = field(default_factory=list)
     intent: str = ""
     phrasebook: Phrasebook | None = None
+    # Items so far per course id, when the split spreads its items evenly over its courses.
+    course_use: Counter[int] | None = None
     _said: int = 0
 
     def __post_init__(self) -> None:
@@ -62,6 +65,12 @@ class Dialogue:
         if not options:
             raise NotApplicable("nothing to choose from")
         return options[self.rng.randrange(len(options))]
+
+    def pick_course(self, courses: list[Course]) -> Course:
+        """A course among `courses`: any (seeded), or the one the split has used least."""
+        if self.course_use is None or not courses:
+            return self.pick(courses)
+        return min(courses, key=lambda c: (self.course_use[c.course_id], self.rng.random()))
 
     def say(self, templates: tuple[str, ...], **slots: Any) -> str:
         """One phrasing of a request, with a light casual prefix/suffix (or the phrasebook's

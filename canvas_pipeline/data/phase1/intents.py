@@ -14,6 +14,7 @@ from typing import Any
 
 from canvas_pipeline.data.backend import PriorityPair, item_label, parse_iso
 from canvas_pipeline.data.phase1.dialogue import Dialogue, NotApplicable
+from canvas_pipeline.data.phase4.phrasings import HELD_OUT_OFF_TOPIC, HeldOutPhrasebook
 from canvas_pipeline.data.student_view import LOCAL_TZ, Course, Item, human_date, human_time, local_iso
 
 # ------------------------------------------------------------------ helpers
@@ -37,7 +38,7 @@ def _course_names(d: Dialogue) -> dict[int, str]:
 
 
 def _pick_course(d: Dialogue, predicate: Callable[[Course], bool] = lambda c: True) -> Course:
-    return d.pick([c for c in d.view.courses if predicate(c)])
+    return d.pick_course([c for c in d.view.courses if predicate(c)])
 
 
 def _course_entry(listing: dict[str, Any], course: Course) -> dict[str, Any]:
@@ -765,6 +766,66 @@ def book_then_cancel(d: Dialogue) -> None:
     d.answer(f'Proposed deleting "{event["title"]}"; confirm and it\'s off your calendar.')
 
 
+ORDINALS = ("first", "second", "third")
+
+
+def book_listed_block(d: Dialogue) -> None:
+    """Free blocks first, answered; then the student picks one of the listed blocks to book."""
+    args, phrase = _free_request(d)
+    d.user(d.say(("When could I fit {phrase}?", "Any openings for {phrase}?"), phrase=phrase))
+    blocks = d.call("calendar.find_free_blocks", **args)
+    if not blocks["blocks"]:
+        raise NotApplicable("no free block")
+    d.answer(f"Free blocks that fit:\n{_block_lines(blocks)}")
+    index = d.rng.randrange(min(len(blocks["blocks"]), len(ORDINALS)))
+    block = blocks["blocks"][index]
+    course = _pick_course(d)
+    start = parse_iso(block["start"])
+    minutes = args["min_minutes"]
+    d.user(
+        d.say(
+            (
+                "Take the {which} one for {name}.",
+                "Put {name} in the {which} of those.",
+            ),
+            which=ORDINALS[index],
+            name=course.short_name,
+        )
+    )
+    event = d.call(
+        "calendar.create_event",
+        title=f"Study: {course.short_name}",
+        start_iso=local_iso(start),
+        end_iso=local_iso(start + timedelta(minutes=minutes)),
+        rationale="The student chose this free block.",
+    )
+    d.answer(f'Booked "{event["title"]}" on {_when(event["start"])} to {_clock(parse_iso(event["end"]))}.')
+
+
+def book_named_slot(d: Dialogue) -> None:
+    """The student names the event and its slot: nothing to look up before booking it."""
+    day = _future_day(d, 1, 7)
+    start = _at_hour(day, d.pick((8, 9, 10, 13, 14, 15, 16, 19, 20)), d.pick((0, 0, 30)))
+    minutes = d.pick((30, 60, 60, 90, 120))
+    course = _pick_course(d)
+    activity = d.pick(("review", "problem set", "reading", "group meeting", "office hours", "lab prep"))
+    title = f"{course.short_name} {activity}"
+    end = start + timedelta(minutes=minutes)
+    d.user(
+        d.say(
+            ('Add "{title}" to my calendar on {day} from {t1} to {t2}.', 'Put "{title}" on {day}, {t1}-{t2}.'),
+            title=title,
+            day=human_date(day),
+            t1=_clock(start),
+            t2=_clock(end),
+        )
+    )
+    event = d.call("calendar.create_event", title=title, start_iso=local_iso(start), end_iso=local_iso(end))
+    if event.get("status") != "created":
+        raise NotApplicable("the named slot clashes with an event")
+    d.answer(f'Added "{event["title"]}" on {_when(event["start"])} to {_clock(parse_iso(event["end"]))}.')
+
+
 def calendar_and_due(d: Dialogue) -> None:
     d.user(
         d.say(
@@ -1074,20 +1135,6 @@ TRAIN_OFF_TOPIC = (
     ("Good morning!", "greeting"),
 )
 
-BENCH_OFF_TOPIC = (
-    ("Appreciate the help, bye!", "thanks"),
-    ("Who painted the Mona Lisa?", "general"),
-    ("Translate 'good luck on your exam' into Spanish.", "general"),
-    ("What's a good recipe for banana bread?", "general"),
-    ("How many ounces are in a pound?", "general"),
-    ("Book me a haircut for Saturday.", "action"),
-    ("Call an Uber to the library.", "action"),
-    ("Pay my tuition bill.", "action"),
-    ("Who won the basketball game last night?", "general"),
-    ("Hey, how are you?", "greeting"),
-    ("Yo!", "greeting"),
-)
-
 OFF_TOPIC_ANSWERS = {
     "thanks": (
         "You're welcome! Good luck with your classes.",
@@ -1116,24 +1163,57 @@ def _off_topic(requests: tuple[tuple[str, str], ...]) -> Callable[[Dialogue], No
     return run
 
 
+def off_topic_held_out(d: Dialogue) -> None:
+    """A request no tool serves, from the bench's own list (near-domain actions no tool
+    can take, closers, greetings, far off-domain questions), in the held-out register."""
+    text, kind = d.pick(HELD_OUT_OFF_TOPIC)
+    d.user(HeldOutPhrasebook().fill(text, {}, d.rng))
+    d.answer(d.pick(OFF_TOPIC_ANSWERS[kind]))
+
+
 @dataclass(frozen=True)
 class Intent:
+    """A request program: the tools it calls, in order, and which splits ask it."""
+
     name: str
     tools: tuple[str, ...]
     run: Callable[[Dialogue], None]
     needs_pairs: bool = False
     splits: frozenset[str] = frozenset({"train", "test", "bench"})
+    # The tool that opens the answer to the conversation's last request (its bench item's
+    # first expected call): the first tool unless the last request is a follow-up.
+    opens: str | None = None
+
+    @property
+    def first_expected(self) -> tuple[str, ...]:
+        """The first expected call of this intent's bench items (none for a no-call intent)."""
+        return (self.opens,) if self.opens else self.tools[:1]
 
 
 INTENTS: tuple[Intent, ...] = (
     Intent("courses_overview", ("canvas.list_courses",), courses_overview),
     Intent("course_details", ("canvas.list_courses", "canvas.get_course"), course_details),
-    Intent("course_details_followup", ("canvas.list_courses", "canvas.get_course"), course_details_followup),
-    Intent("course_from_assignment", ("canvas.get_assignments", "canvas.get_course"), course_from_assignment),
+    Intent(
+        "course_details_followup",
+        ("canvas.list_courses", "canvas.get_course"),
+        course_details_followup,
+        opens="canvas.get_course",
+    ),
+    Intent(
+        "course_from_assignment",
+        ("canvas.get_assignments", "canvas.get_course"),
+        course_from_assignment,
+        opens="canvas.get_course",
+    ),
     Intent("due_soon_all", ("canvas.get_assignments",), due_soon_all),
     Intent("due_soon_course", ("canvas.list_courses", "canvas.get_assignments"), due_soon_course),
     Intent("syllabus_exams", ("canvas.list_courses", "canvas.get_syllabus"), syllabus_exams),
-    Intent("syllabus_followup", ("canvas.get_assignments", "canvas.get_syllabus"), syllabus_followup),
+    Intent(
+        "syllabus_followup",
+        ("canvas.get_assignments", "canvas.get_syllabus"),
+        syllabus_followup,
+        opens="canvas.get_syllabus",
+    ),
     Intent("todo", ("canvas.get_todo",), todo),
     Intent("grades_all", ("canvas.get_grades",), grades_all),
     Intent("grades_course", ("canvas.list_courses", "canvas.get_grades"), grades_course),
@@ -1161,11 +1241,13 @@ INTENTS: tuple[Intent, ...] = (
         "book_then_move",
         ("calendar.find_free_blocks", "calendar.create_event", "calendar.modify_event"),
         book_then_move,
+        opens="calendar.modify_event",
     ),
     Intent(
         "book_then_cancel",
         ("calendar.find_free_blocks", "calendar.create_event", "calendar.delete_event"),
         book_then_cancel,
+        opens="calendar.delete_event",
     ),
     Intent("calendar_and_due", ("canvas.get_assignments", "calendar.list_events"), calendar_and_due),
     Intent("spaced_known_exam", ("study.spaced_schedule",), spaced_known_exam),
@@ -1186,5 +1268,15 @@ INTENTS: tuple[Intent, ...] = (
     Intent("which_first_canvas", ("canvas.get_assignments", "reranker.priority_hint"), which_first_canvas),
     # No tool serves these: the right answer makes no call. The bench asks its own questions.
     Intent("off_topic", (), _off_topic(TRAIN_OFF_TOPIC), splits=frozenset({"train", "test"})),
-    Intent("off_topic_bench", (), _off_topic(BENCH_OFF_TOPIC), splits=frozenset({"bench"})),
+    Intent("off_topic_bench", (), off_topic_held_out, splits=frozenset({"bench"})),
+    # Bench only: calendar.create_event as the first call of the answer, which no training
+    # conversation has it as (there it always follows the free-block search in one answer).
+    Intent(
+        "book_listed_block",
+        ("calendar.find_free_blocks", "calendar.create_event"),
+        book_listed_block,
+        splits=frozenset({"bench"}),
+        opens="calendar.create_event",
+    ),
+    Intent("book_named_slot", ("calendar.create_event",), book_named_slot, splits=frozenset({"bench"})),
 )
