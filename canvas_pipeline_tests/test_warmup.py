@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from canvas_pipeline.data.io import read_jsonl
+from canvas_pipeline.data.phase4.overlap import phrasing_overlap
 from canvas_pipeline.tools.registry import load_registry
 from canvas_pipeline.training.base_model import first_call_rows
 from canvas_pipeline.training.warmup import WARMUP_SEED, warmup_corpus
@@ -40,6 +41,16 @@ def test_no_warmup_request_is_a_bench_sentence(corpus: list[dict], real_slice: P
     bench_texts = set().union(*(_user_texts(item["prompt"]) for item in bench))
     warm_texts = set().union(*(_user_texts(row["messages"]) for row in corpus))
     assert warm_texts and not warm_texts & bench_texts
+
+
+def test_the_whole_warmup_shares_no_phrasing_with_the_bench(real_slice: Path) -> None:
+    """The tiny base's full corpus, against the bench the BENCH_PHRASING check judges phase 1 by."""
+    from canvas_pipeline.training.profiles import get_profile
+
+    bench = read_jsonl(real_slice / "phase4" / "benchmark.jsonl")
+    corpus = warmup_corpus(get_profile("tiny").budget.warmup_rows)
+    overlap = phrasing_overlap(bench, [row["messages"] for row in corpus])
+    assert overlap.verbatim == 0 and overlap.skeleton == 0, overlap.examples
 
 
 def test_first_call_rows_end_at_the_first_assistant_turn_or_stay_whole(corpus: list[dict]) -> None:
