@@ -8,7 +8,6 @@ import ast
 import json
 import random
 import re
-import tempfile
 from collections import Counter
 from datetime import date, datetime
 from pathlib import Path
@@ -38,26 +37,11 @@ BENCH_INTENTS = [i for i in INTENTS if "bench" in i.splits and i.tools]
 
 def _bench_rows(seed: int, rows: int = 150) -> tuple[list[dict[str, Any]], list[tuple[str, int, dict, str]], list]:
     """Bench-split conversations of the demo term under `seed`, worded by a recording phrasebook."""
-    from canvas_pipeline.data import stages
-    from canvas_pipeline.data.phase1.build import (
-        Phase1Config,
-        Quotas,
-        SplitGenerator,
-        assign_course_splits,
-        pairs_by_split,
-    )
+    from canvas_pipeline.data.phase1.build import Quotas, SplitGenerator
     from canvas_pipeline.data.stage import Quarantine
-    from canvas_pipeline.data.student_view import views_from_items
+    from canvas_pipeline.data.stages import demo_split_inputs
 
-    config = Phase1Config(seed=seed)
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp)
-        stages.run_raw_stage(out, None, seed=seed)
-        stages.run_scrub_stage(out)
-        items, pairs, scrubber = stages.curated_inputs(out, "rule", None)
-    split_of_course = assign_course_splits(items, seed, config.split_fractions)
-    views = [v for v in views_from_items(items, split_of_course) if v.split == "bench"]
-    pool, _ = pairs_by_split(pairs, seed, config.pair_fractions)
+    views, pool, scrubber = demo_split_inputs(seed, "bench")
     courses = [c for v in views for c in v.courses]
     calls: list[tuple[str, int, dict, str]] = []
 
@@ -70,7 +54,7 @@ def _bench_rows(seed: int, rows: int = 150) -> tuple[list[dict[str, Any]], list[
     generator = SplitGenerator(
         "bench",
         views,
-        pool["bench"],
+        pool,
         scrubber,
         seed,
         Quotas(min_per_tool=2),

@@ -24,16 +24,18 @@ from typing import Any
 
 import polars as pl
 
+from canvas_pipeline.data.backend import PriorityPair
 from canvas_pipeline.data.demo_term import DemoTermConfig, write_demo_term
 from canvas_pipeline.data.ingest import ingest_raw_dir
 from canvas_pipeline.data.io import atomic_write_text, read_jsonl, write_jsonl, write_parquet
-from canvas_pipeline.data.phase1.build import Phase1Config, Quotas, build_phase1
+from canvas_pipeline.data.phase1.build import Phase1Config, Quotas, assign_course_splits, build_phase1, pairs_by_split
 from canvas_pipeline.data.phase2.build import Phase2Config, build_phase2
 from canvas_pipeline.data.phase3.build import Phase3Config, build_phase3
 from canvas_pipeline.data.phase4.build import Phase4Config, build_phase4
 from canvas_pipeline.data.pii import Scrubber, make_scrubber
 from canvas_pipeline.data.scrub import known_usernames, scrub_snapshot
 from canvas_pipeline.data.stage import Quarantine, StageReport
+from canvas_pipeline.data.student_view import StudentView, views_from_items
 
 RAW, CURATED, PHASE1, PHASE2, PHASE3, PHASE4 = "raw", "curated", "phase1", "phase2", "phase3", "phase4"
 DATASET_FILE = {
@@ -159,6 +161,23 @@ def run_phase4_stage(
     items, pairs, scrubber = curated_inputs(out_dir, scrubber_kind, model)
     result = build_phase4(items, pairs, scrubber, phase1_config(out_dir), config)
     return _save_dataset(out_dir, PHASE4, result.rows, result.quarantine, result.report, {"config": asdict(config)})
+
+
+def demo_split_inputs(seed: int, split: str) -> tuple[list[StudentView], list[PriorityPair], Scrubber]:
+    """The views of one split of the demo term generated under `seed`, its labelled pairs
+    and the rule scrubber, split as phase 1 splits it (built in a scratch folder): what a
+    corpus outside the pipeline's own data (the warm-up, a test) generates conversations from."""
+    import tempfile
+
+    config = Phase1Config(seed=seed)
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp)
+        run_raw_stage(out, None, seed=seed)
+        run_scrub_stage(out)
+        items, pairs, scrubber = curated_inputs(out, "rule", None)
+    split_of_course = assign_course_splits(items, seed, config.split_fractions)
+    pools, _ = pairs_by_split(pairs, seed, config.pair_fractions)
+    return [v for v in views_from_items(items, split_of_course) if v.split == split], pools[split], scrubber
 
 
 def phase1_config(out_dir: Path) -> Phase1Config:

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import random
 import re
-import tempfile
-from pathlib import Path
 from typing import Any
 
 FRAMES = (
@@ -216,30 +214,15 @@ def warmup_corpus(rows: int, seed: int = WARMUP_SEED, terms: int = WARMUP_TERMS)
 def term_corpus(rows: int, seed: int) -> list[dict[str, Any]]:
     """Generic conversations over the demo term generated under `seed` (train-split views
     of it), worded by the GenericPhrasebook; the same gates as phase 1 apply."""
-    from canvas_pipeline.data import stages
-    from canvas_pipeline.data.phase1.build import (
-        Phase1Config,
-        Quotas,
-        SplitGenerator,
-        assign_course_splits,
-        pairs_by_split,
-    )
+    from canvas_pipeline.data.phase1.build import Quotas, SplitGenerator
     from canvas_pipeline.data.stage import Quarantine
-    from canvas_pipeline.data.student_view import views_from_items
+    from canvas_pipeline.data.stages import demo_split_inputs
 
-    config = Phase1Config(seed=seed)
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp)
-        stages.run_raw_stage(out, None, seed=seed)
-        stages.run_scrub_stage(out)
-        items, pairs, scrubber = stages.curated_inputs(out, "rule", None)
-    split_of_course = assign_course_splits(items, seed, config.split_fractions)
-    views = [v for v in views_from_items(items, split_of_course) if v.split == "train"]
-    pool, _ = pairs_by_split(pairs, seed, config.pair_fractions)
+    views, pool, scrubber = demo_split_inputs(seed, "train")
     generator = SplitGenerator(
         "train",
         views,
-        pool["train"],
+        pool,
         scrubber,
         seed,
         Quotas(min_per_tool=rows // 40),

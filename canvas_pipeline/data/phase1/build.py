@@ -358,51 +358,35 @@ class SplitGenerator:
         use = self.course_use
         return min(self.views, key=lambda v: (min(use[c.course_id] for c in v.courses), rng.random()))
 
+    def rejection(self, tools: list[str], dialogue: Dialogue) -> tuple[str, str] | None:
+        """Why a finished conversation is not fit for the split (reason, detail), or None: a
+        tool repeated too often, calls that do not parse back, (bench) a prompt already
+        asked, text the PII scrubber flags."""
+        repeated = [t for t, n in Counter(tools).items() if n > self.quotas.max_same_tool]
+        if repeated:
+            return "tool_repeated", f"{repeated} more than {self.quotas.max_same_tool} times"
+        if not _roundtrip_ok(dialogue.messages):
+            return "codec_roundtrip", "rendered calls do not parse back"
+        if self.unique_prompts and prompt_key(dialogue.messages) in self.prompts:
+            return "duplicate_prompt", "the same conversation up to its last request is already an item"
+        findings = [f for text in _gate_texts(dialogue.messages) for f in self.scrubber.findings(text)]
+        if findings:
+            return "pii_flagged", f"{self.scrubber.name} flagged {sorted({f.label for f in findings})}"
+        return None
+
     def accept(self, intent: Intent, dialogue: Dialogue, attempt: int, view: StudentView, now: datetime) -> None:
         tools = dialogue.tools_used()
         if sorted(tools) != sorted(intent.tools):
             raise RuntimeError(f"intent {intent.name} called {tools}, declared {intent.tools}")
-        record_id = f"{self.split}:{attempt}"
-        payload = {"intent": intent.name, "messages": dialogue.messages[1:]}
-        repeated = [t for t, n in Counter(tools).items() if n > self.quotas.max_same_tool]
-        if repeated:
+        rejection = self.rejection(tools, dialogue)
+        if rejection is not None:
+            reason, detail = rejection
             self.quarantine.add(
-                "tool_repeated",
-                f"{intent.name}: {repeated} more than {self.quotas.max_same_tool} times",
+                reason,
+                f"{intent.name}: {detail}",
                 source=self.stage,
-                record_id=record_id,
-                payload=payload,
-            )
-            return
-        if not _roundtrip_ok(dialogue.messages):
-            self.quarantine.add(
-                "codec_roundtrip",
-                f"{intent.name}: rendered calls do not parse back",
-                source=self.stage,
-                record_id=record_id,
-                payload=payload,
-            )
-            return
-        if self.unique_prompts:
-            key = prompt_key(dialogue.messages)
-            if key in self.prompts:
-                self.quarantine.add(
-                    "duplicate_prompt",
-                    f"{intent.name}: the same conversation up to its last request is already an item",
-                    source=self.stage,
-                    record_id=record_id,
-                    payload=payload,
-                )
-                return
-        findings = [f for text in _gate_texts(dialogue.messages) for f in self.scrubber.findings(text)]
-        if findings:
-            labels = sorted({f.label for f in findings})
-            self.quarantine.add(
-                "pii_flagged",
-                f"{intent.name}: {self.scrubber.name} flagged {labels}",
-                source=self.stage,
-                record_id=record_id,
-                payload=payload,
+                record_id=f"{self.split}:{attempt}",
+                payload={"intent": intent.name, "messages": dialogue.messages[1:]},
             )
             return
         if self.unique_prompts:
