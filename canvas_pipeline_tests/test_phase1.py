@@ -193,3 +193,36 @@ def _copy_curated(source: Path, target: Path) -> Path:
     for path in (source / "curated").iterdir():
         (target / "curated" / path.name).write_bytes(path.read_bytes())
     return target
+
+
+def test_train_students_take_different_subsets_of_the_courses(real_slice: Path, rows: list[dict[str, Any]]) -> None:
+    """A train conversation's student takes 2 or more of the split's courses, not always the
+    same ones, and every course its calls touch is one of them; the held-out split keeps
+    its whole view. The simulated backend the harness rebuilds from such a row's context
+    answers its calls exactly as recorded."""
+    from canvas_pipeline.data.phase4.build import bench_item
+    from canvas_pipeline.evaluation.backends import BackendFactory
+    from canvas_pipeline.tools.chat_format import response_content
+
+    train = split_rows(rows, "train")
+    enrolled = [r for r in train if "courses" in r["context"]]
+    sizes = Counter(len(r["context"]["courses"]) for r in enrolled)
+    assert len(enrolled) > len(train) // 4 and min(sizes) >= 2 and len(sizes) >= 2, sizes
+    assert len({tuple(r["context"]["courses"]) for r in enrolled}) >= 3
+    for row in enrolled:
+        touched = {int(i.split(":")[1]) for i in row["item_ids"] if i.startswith("course:")}
+        assert touched <= set(row["context"]["courses"]), row["id"]
+    assert not any("courses" in r["context"] for r in split_rows(rows, "test"))
+
+    backends = BackendFactory.from_out_dir(real_slice)
+    checked = 0
+    for n, row in enumerate(enrolled[:60]):
+        item = bench_item(row, n)
+        backend = backends.for_item(item)
+        ref = item["reference"]
+        for i, message in enumerate(ref):
+            calls = message_calls(message)
+            for call, response in zip(calls, ref[i + 1 : i + 1 + len(calls)], strict=True):
+                assert response_content(backend.execute(call)) == response["content"], (row["id"], call)
+                checked += 1
+    assert checked > 60

@@ -4,6 +4,7 @@ items, and a clock. Built from the scrubbed items table."""
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -58,6 +59,15 @@ class StudentView:
 
     def course(self, course_id: int) -> Course | None:
         return next((c for c in self.courses if c.course_id == course_id), None)
+
+    def enrolled(self, course_ids: Iterable[int]) -> StudentView:
+        """The view of a student taking only `course_ids` of this view's courses (in the
+        view's order); raises KeyError naming the ids the view does not hold."""
+        wanted = {int(c) for c in course_ids}
+        unknown = wanted - {c.course_id for c in self.courses}
+        if unknown or not wanted:
+            raise KeyError(f"{self.split} view of {self.term!r} has no courses {sorted(unknown) or '(none given)'}")
+        return replace(self, courses=tuple(c for c in self.courses if c.course_id in wanted))
 
     def as_of(self, now: datetime, seed: int) -> StudentView:
         """The view as it looked at `now`: work due later cannot be graded yet. Exports are

@@ -1,6 +1,7 @@
 """The simulated backend an item's calls were answered by, rebuilt from the item's
-`context` (term, split, `now`, seed) and the curated data, so the harness can execute a
-model's calls the way the dataset's own calls were executed."""
+`context` (term, split, `now`, seed, and the student's courses when they are a subset of
+the view's) and the curated data, so the harness can execute a model's calls the way the
+dataset's own calls were executed."""
 
 from __future__ import annotations
 
@@ -55,6 +56,11 @@ class BackendFactory:
         # In the zone the dataset used, not the offset the ISO text carries: "3 days ago"
         # across a DST change is another wall-clock time in a fixed offset.
         view, now, seed = self.views[key], parse_iso(context["now"]).astimezone(LOCAL_TZ), int(context["seed"])
+        if context.get("courses"):
+            try:
+                view = view.enrolled(context["courses"])
+            except KeyError as error:
+                raise ContextError(f"item {item['id']}: {error.args[0]}") from None
         split = context["split"]
         if split not in self._lookups:
             self._lookups[split] = {(p.item_a, p.item_b): p for p in self.pairs.get(split, [])}

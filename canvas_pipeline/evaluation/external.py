@@ -117,6 +117,7 @@ CONTEXT_SCHEMA: dict[str, Any] = {
         "split": {"type": "string", "minLength": 1},
         "now": {"type": "string", "minLength": 1},
         "seed": {"type": "integer"},
+        "courses": {"type": "array", "items": {"type": "integer"}, "minItems": 1},
     },
 }
 ITEM_SCHEMA: dict[str, Any] = {

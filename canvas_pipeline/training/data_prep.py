@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from canvas_pipeline.data.io import read_jsonl
 from canvas_pipeline.guardrails.checks import g2_eval_disjoint
+from canvas_pipeline.training.course_swap import CourseSwapper, data_courses, swap_share
 from canvas_pipeline.training.methods import MethodConfig, get_method
 
 if TYPE_CHECKING:
@@ -124,6 +125,7 @@ class MethodData:
     full_train_rows: int
     full_eval_rows: int
     kind: str
+    course_swapped: int = 0  # train rows whose courses were renamed (`course_swap`)
 
     def datasets(self) -> tuple[Dataset, Dataset]:
         from canvas_pipeline.data.hf import to_dataset
@@ -146,10 +148,12 @@ def load_method_data(
     eligible: Callable[[dict[str, Any]], bool] | None = None,
     decision: bool = False,
     whole_every: int = 0,
+    course_swap: float = 0.0,
 ) -> MethodData:
     """The method's budgeted train/eval subsets, drawn from the rows `eligible` accepts (all
     by default); with `decision`, SFT-family rows are `decision_rows` (every `whole_every`-th
-    whole). The full split sizes are those of the file, for G12."""
+    whole); a `course_swap` share of SFT-family train rows names generated courses instead
+    of the data's (eval rows never). The full split sizes are those of the file, for G12."""
     relative, kind = PHASE_FILES[method.phase]
     path = Path(data_dir) / relative
     if not path.is_file():
@@ -166,12 +170,17 @@ def load_method_data(
         )
     else:
         chosen = stratified_sample(train_pool, train_rows, seed), stratified_sample(eval_pool, eval_rows, seed + 1)
+    train_chosen, swapped = chosen[0], 0
+    if course_swap and method.trainer == "sft":
+        train_chosen = swap_share(train_chosen, CourseSwapper(data_courses(Path(data_dir))), course_swap, seed)
+        swapped = sum(a != b for a, b in zip(train_chosen, chosen[0], strict=True))
     return MethodData(
-        train_rows=chosen[0],
+        train_rows=train_chosen,
         eval_rows=chosen[1],
         full_train_rows=len(train),
         full_eval_rows=len(evals),
         kind=kind,
+        course_swapped=swapped,
     )
 
 

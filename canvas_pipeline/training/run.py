@@ -351,6 +351,7 @@ def train_method(
         seed,
         decision=budget.decision_rows,
         whole_every=budget.whole_row_every,
+        course_swap=budget.course_swap,
     )
     g3 = base_bench_gate(out_dir, profile.name) if require_g3 else None
     gates = preflight(method, data)
@@ -417,6 +418,8 @@ def train_method(
         "train_rows_used": len(data.train_rows),
         "train_rows_distinct": len({r["id"] for r in data.train_rows}),
         "decision_rows": budget.decision_rows and method.trainer == "sft",
+        "course_swap_share": budget.course_swap if method.trainer == "sft" else 0.0,
+        "train_rows_course_swapped": data.course_swapped,
         "train_rows_available": data.full_train_rows,
         "eval_rows_used": len(data.eval_rows),
         "steps": trainer.state.global_step,

@@ -60,6 +60,10 @@ class Phase1Config:
     pair_test_fraction: float = 0.2
     pair_bench_fraction: float = 0.35
     quotas: Quotas = Quotas()
+    # A train conversation's student takes at least this many of the split's courses (a
+    # seeded subset; None: all of them, always). The held-out views list other courses and
+    # fewer of them; a model that only ever saw one enrollment learns its course list.
+    train_min_enrolled: int | None = 2
 
     @property
     def split_fractions(self) -> dict[str, float]:
@@ -272,6 +276,7 @@ class SplitGenerator:
         planned_tools: Callable[[Intent], tuple[str, ...]] | None = None,
         unique_prompts: bool = False,
         spread_courses: bool = False,
+        min_enrolled: int | None = None,
     ) -> None:
         self.split, self.views, self.pair_pool, self.scrubber = split, views, pairs, scrubber
         self.seed, self.quotas, self.quarantine, self.stage, self.id_prefix = seed, quotas, quarantine, stage, id_prefix
@@ -282,6 +287,9 @@ class SplitGenerator:
         # The bench keeps one item per prompt: a repeated request measures nothing new.
         self.unique_prompts = unique_prompts
         self.prompts: set[str] = set()
+        # Each conversation's student takes a seeded subset of the view's courses, at least
+        # `min_enrolled` of them (None: every course of the view, always).
+        self.min_enrolled = min_enrolled
         # Spread items evenly over the split's courses instead of by their item counts.
         self.course_use: Counter[int] | None = Counter() if spread_courses else None
         self.pair_lookup = {(p.item_a, p.item_b): p for p in pairs}
@@ -289,11 +297,11 @@ class SplitGenerator:
         self.planner = QuotaPlanner(intents, quotas.no_call_share, planned_tools or (lambda i: i.tools))
         self.stats = SplitStats()
         self.rows: list[dict[str, Any]] = []
-        self.calendars: dict[tuple[int, date], list[Event]] = {}
+        self.calendars: dict[tuple[str, str, tuple[int, ...], date], list[Event]] = {}
 
     def calendar(self, view: StudentView, now: datetime) -> list[Event]:
         """The view's calendar around `now`; it depends only on the local date, so it is built once per day."""
-        key = (id(view), now.astimezone(LOCAL_TZ).date())
+        key = (view.term, view.split, tuple(c.course_id for c in view.courses), now.astimezone(LOCAL_TZ).date())
         if key not in self.calendars:
             self.calendars[key] = build_calendar(view, now, self.seed)
         return self.calendars[key]
@@ -317,7 +325,7 @@ class SplitGenerator:
                 )
             rng = random.Random(f"{self.id_prefix}|{self.seed}|{self.split}|{attempt}")
             intent = self.planner.choose(rng, counts)
-            view = self.choose_view(rng, weights)
+            view = self.enroll(self.choose_view(rng, weights), rng)
             try:
                 now = _choose_now(view, rng)
                 backend = Backend(
@@ -358,6 +366,18 @@ class SplitGenerator:
         use = self.course_use
         return min(self.views, key=lambda v: (min(use[c.course_id] for c in v.courses), rng.random()))
 
+    def enroll(self, view: StudentView, rng: random.Random) -> StudentView:
+        """The courses one student of the view takes: with `min_enrolled` set, a seeded subset
+        of between that many and all of them, so the split's conversations do not all list the
+        same enrollment (a held-out view lists other courses, and a different number of them)."""
+        low = self.min_enrolled
+        if low is None or len(view.courses) <= low:
+            return view
+        size = rng.randint(low, len(view.courses))
+        if size == len(view.courses):
+            return view
+        return view.enrolled(c.course_id for c in rng.sample(view.courses, size))
+
     def rejection(self, tools: list[str], dialogue: Dialogue) -> tuple[str, str] | None:
         """Why a finished conversation is not fit for the split (reason, detail), or None: a
         tool repeated too often, calls that do not parse back, (bench) a prompt already
@@ -373,6 +393,15 @@ class SplitGenerator:
         if findings:
             return "pii_flagged", f"{self.scrubber.name} flagged {sorted({f.label for f in findings})}"
         return None
+
+    def context(self, view: StudentView, now: datetime) -> dict[str, Any]:
+        """What the simulated backend is rebuilt from (the bench harness): the view, the clock,
+        the seed, and the student's courses when they are a subset of the view's."""
+        context: dict[str, Any] = {"term": view.term, "split": view.split, "now": local_iso(now), "seed": self.seed}
+        full = next(v for v in self.views if (v.term, v.split) == (view.term, view.split))
+        if len(view.courses) < len(full.courses):
+            context["courses"] = [c.course_id for c in view.courses]
+        return context
 
     def accept(self, intent: Intent, dialogue: Dialogue, attempt: int, view: StudentView, now: datetime) -> None:
         tools = dialogue.tools_used()
@@ -403,7 +432,7 @@ class SplitGenerator:
                 "item_ids": sorted(dialogue.backend.touched),
                 "tools_used": tools,
                 # What the simulated backend needs to answer these calls again (the bench harness).
-                "context": {"term": view.term, "split": view.split, "now": local_iso(now), "seed": self.seed},
+                "context": self.context(view, now),
             }
         )
 
@@ -431,6 +460,7 @@ def build_phase1(
             config.seed,
             config.quotas,
             quarantine,
+            min_enrolled=config.train_min_enrolled if split == "train" else None,
         )
         generator.build(target)
         generators[split] = generator
