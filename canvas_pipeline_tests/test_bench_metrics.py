@@ -222,3 +222,44 @@ def test_selection_fails_listing_every_floor_violation_when_none_qualifies() -> 
 def test_selection_ties_go_to_the_method_listed_first() -> None:
     same = _eval_summary({"a": 0.5})
     assert select_checkpoint({"dpo": same, "sft": same}, ["sft", "dpo"])["selected"] == "sft"
+
+
+def test_an_earlier_step_that_clears_the_floor_is_selected_over_a_last_step_that_does_not() -> None:
+    """A planted case: the last step has the best macro accuracy but a tool under the floor;
+    the step before it qualifies, and it is what the record names (method and step)."""
+    from canvas_pipeline.evaluation.results import selection_candidates
+
+    records = {
+        "sft": {
+            "eval": _eval_summary({"a": 0.95, "b": 0.3}),
+            "eval_by_step": {"96": _eval_summary({"a": 0.8, "b": 0.5}), "32": _eval_summary({"a": 0.5, "b": 0.4})},
+        },
+        "dpo": {"eval": _eval_summary({"a": 0.9, "b": 0.2})},
+    }
+    summaries = selection_candidates(records)
+    assert list(summaries) == ["sft", "sft@32", "sft@96", "dpo"]
+    record = select_checkpoint(summaries, list(summaries))
+    assert (record["selected"], record["selected_step"], record["selected_candidate"]) == ("sft", 96, "sft@96")
+    assert record["candidates"]["sft"]["floor_violations"] == {"b": 0.3}
+    assert "sft@96" in record["reason"]
+
+
+def test_a_last_step_that_qualifies_and_scores_best_is_the_final_weights() -> None:
+    from canvas_pipeline.evaluation.results import selection_candidates
+
+    records = {"sft": {"eval": _eval_summary({"a": 0.9}), "eval_by_step": {"64": _eval_summary({"a": 0.7})}}}
+    summaries = selection_candidates(records)
+    record = select_checkpoint(summaries, list(summaries))
+    assert (record["selected"], record["selected_step"], record["selected_candidate"]) == ("sft", None, "sft")
+
+
+def test_a_no_op_is_never_a_candidate_however_well_it_scores() -> None:
+    """A preference checkpoint whose first bench turns are >= 80% identical to SFT's did
+    nothing; it is not selected even with the best macro accuracy, and the reason says so."""
+    summaries = {"sft": _eval_summary({"a": 0.6}), "dpo": _eval_summary({"a": 0.9}), "ipo": _eval_summary({"a": 0.7})}
+    record = select_checkpoint(summaries, list(summaries), identical={"sft": None, "dpo": 0.96, "ipo": 0.5})
+    assert record["selected"] == "ipo"
+    assert record["candidates"]["dpo"]["no_op"] and not record["candidates"]["dpo"]["qualifies"]
+    assert "no-ops: dpo" in record["reason"]
+    only_no_ops = select_checkpoint({"dpo": summaries["dpo"]}, ["dpo"], identical={"dpo": 0.8})
+    assert only_no_ops["selected"] is None and "dpo: a no-op (80% of first bench turns" in only_no_ops["reason"]

@@ -76,14 +76,21 @@ def _write_json(path: Path, value: Any) -> None:
     path.write_text(json.dumps(value, indent=1))
 
 
-def write_eval(out: Path, selected: str | None, methods: dict[str, float], base_accuracy: float = 0.25) -> None:
+def write_eval(
+    out: Path,
+    selected: str | None,
+    methods: dict[str, float],
+    base_accuracy: float = 0.25,
+    identical: dict[str, float] | None = None,
+) -> None:
     """Base bench, per-method bench records, the selection and the report, by hand."""
     ev = out / "eval" / "tiny"
     _write_json(
         ev / "base_bench.json", {"method": "base", "summary": _summary(base_accuracy), "per_tool": _per_tool(0.3)}
     )
     for method, acc in methods.items():
-        record = {"method": method, "profile": "tiny", "summary": _summary(acc), "per_tool": _per_tool(acc)}
+        summary = _summary(acc, (identical or {}).get(method))
+        record = {"method": method, "profile": "tiny", "summary": summary, "per_tool": _per_tool(acc)}
         seen = round(min(acc + 0.2, 1.0), 4)  # the eval split reuses the training phrasings
         record["eval"] = {**_summary(seen), "per_tool": _per_tool(seen)}
         _write_json(ev / "bench" / f"{method}.json", {**record, "outputs": {}, "conversations": []})
@@ -420,6 +427,22 @@ def test_failed_guardrails_on_the_lineage_refuse_with_every_reason_and_write_not
     assert "base model selects the right tool on 10.0% of items" in reasons[0]
     assert "sft:" in reasons[1] and "threshold grad_norm < 1.0" in reasons[1]
     assert "release refused" in logs[-1]
+    assert not (tmp_path / "release").exists()
+
+
+def test_a_no_op_checkpoint_is_refused_whatever_selected_it(
+    real_slice: Path, tiny_tokenizer_dir: Path, tmp_path: Path
+) -> None:
+    """A selection record naming a checkpoint whose first bench turns are 96% identical to
+    SFT's (a hand-edited or stale selection: the selection itself never picks one) is refused."""
+    link_data(tmp_path, real_slice, tiny_tokenizer_dir)
+    write_full_checkpoint(tmp_path, method="dpo")
+    write_eval(tmp_path, "dpo", {"dpo": 0.61}, identical={"dpo": 0.96})
+    with pytest.raises(ReleaseRefused) as refused:
+        release_checkpoint(tmp_path, "tiny", log=lambda _: None)
+    assert any(
+        "96% of dpo's first bench turns are byte-identical to SFT's: it is a no-op" in r for r in refused.value.reasons
+    )
     assert not (tmp_path / "release").exists()
 
 

@@ -279,3 +279,57 @@ def test_two_processes_run_one_method_and_only_rank_0_writes(train_out: Path, tm
     assert json.loads((run_dir(out, "tiny", "lora") / DRY_RUN_RECORD).read_text())["passed"]
     leftovers = [p.name for p in checkpoint_dir(out, "tiny", "lora").parent.iterdir() if p.name.startswith(".")]
     assert not leftovers, f"a second writer left temporary folders: {leftovers}"
+
+
+def test_sft_keeps_its_intermediate_steps_as_selection_candidates_and_the_bench_scores_them(
+    train_out: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under `keep_step_checkpoints` every save before the last becomes `steps/N` (weights,
+    tokenizer and a manifest naming the step, no optimizer state); the bench scores each on
+    the eval-split items; the release resolves a selected step to its own folder and the
+    card names the step."""
+    from canvas_pipeline.evaluation.bench import run_method_bench
+    from canvas_pipeline.release.card import training_section
+    from canvas_pipeline.release.export import ExportRecord
+    from canvas_pipeline.release.run import _lineage_of
+    from canvas_pipeline.training import profiles
+    from canvas_pipeline.training.run import step_candidates, step_dir, train_method
+
+    out = tmp_path / "out"
+    out.mkdir()
+    for name in [*PHASES, "models"]:
+        if name == "models":
+            (out / "models" / "tiny").mkdir(parents=True)
+            (out / "models" / "tiny" / "base_model").symlink_to(base_model_dir(train_out, "tiny"))
+            (out / "models" / "tiny" / "tokenizer").symlink_to(profile_tokenizer_dir(train_out, "tiny"))
+        else:
+            (out / name).symlink_to(train_out / name)
+    tiny = get_profile("tiny")
+    reference = dataclasses.replace(tiny.budget.reference, max_steps=8, save_steps=4)
+    monkeypatch.setitem(
+        profiles.PROFILES,
+        "tiny",
+        dataclasses.replace(tiny, budget=dataclasses.replace(tiny.budget, reference=reference)),
+    )
+    train_method("sft", out, out, "tiny", require_g3=False, log=lambda _line: None)
+    folder = checkpoint_dir(out, "tiny", "sft")
+    assert step_candidates(folder) == [4]
+    manifest = read_manifest(step_dir(folder, 4))
+    assert (manifest["step"], manifest["final_step"], read_manifest(folder)["step"]) == (4, 8, 8)
+    assert read_manifest(folder)["metrics"]["step_candidates"] == [4]
+    assert manifest["metrics"]["train_rows_course_swapped"] > 0
+    kept = {p.name for p in step_dir(folder, 4).iterdir()}
+    assert {"model.safetensors", "config.json", "tokenizer.json"} <= kept and "optimizer.pt" not in kept
+    assert (step_dir(folder, 4) / "model.safetensors").read_bytes() != (folder / "model.safetensors").read_bytes()
+    assert not list(run_dir(out, "tiny", "sft").glob("checkpoint-*")), "resume points are dropped once exported"
+
+    record = run_method_bench(out, "tiny", "sft", 0, BENCH_ITEMS, BENCH_ITEMS)
+    assert record["final_step"] == 8 and set(record["eval_by_step"]) == {"4"}
+    assert record["eval_by_step"]["4"]["items"] == record["eval"]["items"] == BENCH_ITEMS
+    assert set(record["step_bench"]) <= {"4"}
+
+    steps, problems = _lineage_of(out, "tiny", "sft", 4)
+    assert not problems and steps[0].folder == step_dir(folder, 4)
+    export = ExportRecord("full", "full weights", "float32", 1, 0.0, 1.0, 1e-4)
+    text = training_section("sft", steps, export)
+    assert "step 4 of 8" in text

@@ -73,7 +73,8 @@ def bench_results(context: dg.AssetExecutionContext, data: DataSettings, model: 
 @dg.asset(key=SELECTION_KEY, deps=[BENCH_RESULTS_KEY], group_name="eval")
 def selection(context: dg.AssetExecutionContext, data: DataSettings, model: ModelSettings) -> dg.MaterializeResult:
     """The production checkpoint: the highest macro-average tool-selection accuracy on the
-    eval split among the checkpoints with no tool below 40%. The decision (and every
+    eval split among the checkpoints with no tool below 40%, every intermediate step a
+    method's training kept (`METHOD@STEP`) a candidate beside its final weights. The decision (and every
     candidate's floor violations) is written either way; when none qualifies the asset
     fails with those violations, and nothing downstream (the release) runs."""
     from canvas_pipeline.evaluation.results import decide_selection, selection_path
@@ -88,6 +89,7 @@ def selection(context: dg.AssetExecutionContext, data: DataSettings, model: Mode
     return dg.MaterializeResult(
         metadata={
             "selected": record["selected"],
+            "selected_candidate": record["selected_candidate"],
             "reason": record["reason"],
             "rule": record["rule"],
             "candidates": json_metadata(record["candidates"]),

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from canvas_pipeline.data.io import atomic_write_text, read_jsonl
 from canvas_pipeline.evaluation.harness import Conversation, run_conversations
 from canvas_pipeline.evaluation.metrics import expected_first_tool, summarize
+from canvas_pipeline.evaluation.selection import NO_OP_SHARE as IDENTICAL_FLAG
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -25,7 +26,6 @@ if TYPE_CHECKING:
     from canvas_pipeline.evaluation.backends import BackendFactory
 
 BASE = "base"
-IDENTICAL_FLAG = 0.8  # the old DPO model: 23 of 25 bench outputs identical to SFT's
 
 
 def bench_subset(items: Sequence[dict[str, Any]], size: int | None, seed: int) -> list[dict[str, Any]]:
@@ -109,8 +109,10 @@ def _record(
     }
 
 
-def _load_model(out_dir: Path, profile: str, method: str) -> tuple[Any, Any]:
-    from canvas_pipeline.training.run import base_model_dir, checkpoint_dir, load_checkpoint, read_manifest
+def _load_model(out_dir: Path, profile: str, method: str, step: int | None = None) -> tuple[Any, Any]:
+    """The model and tokenizer of the base, a method's checkpoint, or (`step`) one of its
+    intermediate steps."""
+    from canvas_pipeline.training.run import base_model_dir, checkpoint_dir, load_checkpoint, read_manifest, step_dir
     from canvas_pipeline.training.tokenizer import load_tokenizer
 
     if method == BASE:
@@ -119,12 +121,52 @@ def _load_model(out_dir: Path, profile: str, method: str) -> tuple[Any, Any]:
         folder = base_model_dir(out_dir, profile)
         return load_model(folder), load_tokenizer(folder)
     folder = checkpoint_dir(out_dir, profile, method)
+    if step is not None:
+        folder = step_dir(folder, step)
     model = load_checkpoint(folder)
     if read_manifest(folder)["adapter"] == "lora":
         # The same function with the adapter folded into the weights (what the release ships):
         # generation here is bound by per-layer overhead, which PEFT's wrappers double.
         model = model.merge_and_unload()
     return model, load_tokenizer(folder)
+
+
+def _step_candidates(
+    out_dir: Path,
+    profile: str,
+    method: str,
+    tokenizer: Any,
+    bench: Sequence[dict[str, Any]],
+    held_out: Sequence[dict[str, Any]],
+    backends: BackendFactory,
+    final_eval: dict[str, Any],
+) -> dict[str, Any]:
+    """The intermediate steps the method's training kept, each scored on the same eval-split
+    items as its final weights (`eval_by_step`); the step the selection rule would pick
+    among them and the final weights, when it is not the final one, also on the bench
+    (`step_bench`), so a selected step's bench figures are its own."""
+    from canvas_pipeline.evaluation.selection import select_checkpoint
+    from canvas_pipeline.training.run import checkpoint_dir, read_manifest, step_candidates
+
+    folder = checkpoint_dir(out_dir, profile, method)
+    final_step = read_manifest(folder).get("step")
+    eval_by_step: dict[str, Any] = {}
+    for step in step_candidates(folder):
+        model, _ = _load_model(out_dir, profile, method, step)
+        eval_by_step[str(step)] = summarize(run_conversations(model, tokenizer, held_out, backends.for_item))
+    extra: dict[str, Any] = {"final_step": final_step, "eval_by_step": eval_by_step, "step_bench": {}}
+    candidates = {"final": final_eval, **eval_by_step}
+    best = select_checkpoint(candidates, list(candidates))["selected"]
+    if best not in (None, "final"):
+        model, _ = _load_model(out_dir, profile, method, int(best))
+        conversations = run_conversations(model, tokenizer, bench, backends.for_item)
+        summary = summarize(conversations)
+        extra["step_bench"][best] = {
+            "summary": {k: v for k, v in summary.items() if k != "per_tool"},
+            "per_tool": summary["per_tool"],
+            "outputs": _first_turns(conversations),
+        }
+    return extra
 
 
 def run_base_bench(out_dir: Any, profile_name: str, seed: int) -> dict[str, Any]:
@@ -155,7 +197,8 @@ def run_method_bench(
     """One checkpoint on the bench and on the eval split (sizes: the profile's budget
     unless given), written atomically to `eval/PROFILE/bench/METHOD.json`. A preference
     method's first turns are compared with SFT's (`identical_to_sft`): a share >= 0.8 is
-    what the old no-op DPO model looked like."""
+    what the old no-op DPO model looked like. The intermediate steps its training kept are
+    scored too (`_step_candidates`)."""
     from canvas_pipeline.evaluation.backends import BackendFactory
     from canvas_pipeline.training.profiles import get_profile
 
@@ -183,5 +226,6 @@ def run_method_bench(
     summary["identical_to_sft"] = identical
     summary["identical_flag"] = identical is not None and identical >= IDENTICAL_FLAG
     record = _record(method, profile.name, summary, conversations, eval=eval_summary)
+    record |= _step_candidates(out_dir, profile.name, method, tokenizer, bench, held_out, backends, eval_summary)
     atomic_write_text(bench_record_path(out_dir, profile.name, method), json.dumps(record, indent=1))
     return record

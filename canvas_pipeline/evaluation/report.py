@@ -237,6 +237,7 @@ def method_table(
         elif entry is not None:
             under = len(entry["floor_violations"])
             verdict = f"{under} tools under the floor" if under else "qualifies"
+            verdict = "no-op: not a candidate" if entry.get("no_op") else verdict
             macro = entry["macro_tool_accuracy"]
         else:
             verdict, macro = "—", None
@@ -252,12 +253,30 @@ def method_table(
     return header + "\n".join(lines) + "\n"
 
 
+def candidate_table(selection: Mapping[str, Any]) -> str:
+    """Every selection candidate (a method's final weights, `METHOD@STEP` for an
+    intermediate step its training kept): macro tool accuracy on the eval split and the
+    tools under the floor."""
+    header = "| candidate | macro tool acc. (eval) | tools under the floor | verdict |\n|---|---|---|---|\n"
+    lines = []
+    for name, entry in selection.get("candidates", {}).items():
+        under = ", ".join(f"{t} {a:.0%}" for t, a in entry["floor_violations"].items()) or "none"
+        if name == selection.get("selected_candidate"):
+            verdict = "**selected**"
+        elif entry.get("no_op"):
+            verdict = f"no-op ({entry['identical_to_reference']:.0%} identical to sft): not a candidate"
+        else:
+            verdict = "qualifies" if entry["qualifies"] else "under the floor"
+        lines.append(f"| {name} | {_pct(entry['macro_tool_accuracy'])} | {under} | {verdict} |")
+    return header + "\n".join(lines) + "\n"
+
+
 def markdown_report(
     records: Mapping[str, Mapping[str, Any]], selection: Mapping[str, Any], profile: str, images: Sequence[str] = ()
 ) -> str:
     first = next(iter(records.values()), {"summary": {}})
     verdict = (
-        f"**Selected: `{selection['selected']}`.** {selection['reason']}"
+        f"**Selected: `{selection.get('selected_candidate') or selection['selected']}`.** {selection['reason']}"
         if selection.get("selected")
         else f"**No checkpoint selected.** {selection.get('reason', '')}"
     )
@@ -272,6 +291,8 @@ def markdown_report(
         gap_section(gaps),
         "## All metrics (bench)\n",
         method_table(records, selection, selection.get("missing", ())),
+        "## Selection candidates (eval split)\n",
+        candidate_table(selection),
         f"Per-tool samples under 40 (low confidence): {', '.join(low) if low else 'none'}.\n",
         *[f"![{Path(i).stem}]({i})\n" for i in images],
     ]

@@ -9,7 +9,7 @@ from typing import Any
 
 from canvas_pipeline.data.io import atomic_write_text
 from canvas_pipeline.evaluation.bench import BASE, base_bench_path, bench_record_path, eval_dir
-from canvas_pipeline.evaluation.selection import select_checkpoint
+from canvas_pipeline.evaluation.selection import candidate_name, select_checkpoint
 from canvas_pipeline.training.methods import METHOD_NAMES
 
 
@@ -40,12 +40,26 @@ def _read(path: Path, asset: str) -> dict[str, Any]:
     return dict(record)
 
 
+def selection_candidates(records: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Candidate name -> eval-split summary, in tie-break order: the method table's order,
+    each method's final weights, then its kept intermediate steps, earliest first."""
+    summaries: dict[str, dict[str, Any]] = {}
+    for method in METHOD_NAMES:
+        if method not in records:
+            continue
+        summaries[candidate_name(method)] = records[method]["eval"]
+        for step, summary in sorted(records[method].get("eval_by_step", {}).items(), key=lambda kv: int(kv[0])):
+            summaries[candidate_name(method, int(step))] = summary
+    return summaries
+
+
 def decide_selection(out_dir: Path, profile: str) -> dict[str, Any]:
     """The selection record from the bench records on disk, written atomically to
     `eval/PROFILE/selection.json` whether or not a checkpoint qualified."""
     records, missing = collect_records(out_dir, profile)
-    summaries = {m: r["eval"] for m, r in records.items() if m != BASE}
-    record = select_checkpoint(summaries, METHOD_NAMES, missing)
+    summaries = selection_candidates(records)
+    identical = {m: records[m]["summary"].get("identical_to_sft") for m in summaries if m in records}
+    record = select_checkpoint(summaries, list(summaries), missing, identical=identical)
     record["profile"] = profile
     atomic_write_text(selection_path(out_dir, profile), json.dumps(record, indent=1))
     return record

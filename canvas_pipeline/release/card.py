@@ -90,7 +90,11 @@ def base_model_section(profile: str, parameters: int) -> str:
 
 def training_section(method: str, steps: Sequence[LineageStep], export: ExportRecord) -> str:
     chain = " → ".join([*(f"`{s.method}`" for s in reversed(steps)), "this release"])
-    lines = [f"Method: **{method}**. Lineage: base model → {chain}.", "", f"Weights: {export.how} ({export.dtype})."]
+    step = steps[0].manifest.get("step") if steps else None
+    final = steps[0].manifest.get("final_step") if steps else None
+    which = f", step {step} of {final} (the step the eval split selected)" if final else ""
+    lines = [f"Method: **{method}**{which}. Lineage: base model → {chain}.", ""]
+    lines.append(f"Weights: {export.how} ({export.dtype}).")
     metrics = steps[0].manifest.get("metrics", {}) if steps else {}
     keep = ("trainer", "adapter", "loss_type", "beta", "learning_rate", "steps", "train_rows_used", "eval_rows_used")
     keep += ("train_loss", "eval_loss", "eval_reward_margin", "eval_reward_accuracy", "bench_identical_to_sft")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,7 +37,7 @@ Log = Callable[[str], None]
 RECORD = "release.json"
 CARD = "README.md"
 REPORT_FOLDER = "bench_report"
-IDENTICAL_WARNING = 0.8  # the old no-op DPO: 23 of 25 bench outputs identical to SFT's
+IDENTICAL_REFUSAL = 0.8  # the old no-op DPO: 23 of 25 bench outputs identical to SFT's
 DRY_RUN_HINT = "set publish=True with a repo_id (CANVAS_RELEASE_PUBLISH=1, CANVAS_RELEASE_REPO_ID) and HF_TOKEN"
 
 
@@ -92,10 +92,13 @@ def read_selection(out_dir: Path, profile: str) -> dict[str, Any] | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-def read_bench_records(out_dir: Path, profile: str) -> dict[str, dict[str, Any]]:
+def read_bench_records(
+    out_dir: Path, profile: str, selection: Mapping[str, Any] | None = None
+) -> dict[str, dict[str, Any]]:
     """The base's and every method's bench record on disk (base first), without the
     per-item conversations the card does not need (`eval`: the eval-split summary the
-    card sets against the bench)."""
+    card sets against the bench). When `selection` chose an intermediate step, its
+    method's entry holds that step's figures (what is released)."""
     from canvas_pipeline.evaluation.bench import base_bench_path, bench_record_path
     from canvas_pipeline.training.methods import METHOD_NAMES
 
@@ -106,6 +109,17 @@ def read_bench_records(out_dir: Path, profile: str) -> dict[str, dict[str, Any]]
         if path.is_file():
             record = json.loads(path.read_text())
             records[name] = {k: record.get(k, {}) for k in ("summary", "per_tool", "eval")}
+            step = (selection or {}).get("selected_step")
+            if name == (selection or {}).get("selected") and step is not None:
+                bench = record.get("step_bench", {}).get(str(step))
+                if bench is None:
+                    raise FileNotFoundError(f"{path} has no bench of the selected step {step}: rerun bench_results")
+                records[name] = {
+                    "summary": bench["summary"],
+                    "per_tool": bench["per_tool"],
+                    "eval": record["eval_by_step"][str(step)],
+                    "step": step,
+                }
     return records
 
 
@@ -128,23 +142,29 @@ def _tokenizer_dir(out_dir: Path, profile: str, steps: list[LineageStep]) -> Pat
     return steps[0].folder if steps else None
 
 
-def _lineage_of(out_dir: Path, profile: str, method: str | None) -> tuple[list[LineageStep], list[str]]:
-    from canvas_pipeline.training.run import MANIFEST, checkpoint_dir
+def _lineage_of(
+    out_dir: Path, profile: str, method: str | None, step: int | None = None
+) -> tuple[list[LineageStep], list[str]]:
+    """The selected checkpoint's lineage (its folder, or its intermediate `step`'s), newest first."""
+    from canvas_pipeline.training.run import MANIFEST, checkpoint_dir, step_dir
 
     if not method:
         return [], []
     folder = checkpoint_dir(out_dir, profile, method)
+    if step is not None:
+        folder = step_dir(folder, step)
     if not (folder / MANIFEST).is_file():
         return [], [f"the selected checkpoint {method} has no {MANIFEST} in {folder}"]
     return lineage(folder), []
 
 
-def _warnings(method: str, summary: dict[str, Any]) -> list[str]:
+def _no_op_refusals(method: str, summary: Mapping[str, Any]) -> list[str]:
+    """A checkpoint that did nothing is refused, whatever selected it."""
     identical = summary.get("identical_to_sft")
-    if identical is not None and float(identical) >= IDENTICAL_WARNING:
+    if identical is not None and float(identical) >= IDENTICAL_REFUSAL:
         return [
-            f"{float(identical):.0%} of this checkpoint's first bench turns are byte-identical to SFT's: "
-            f"{method} barely moved from its reference (the old no-op DPO release looked like this)."
+            f"{float(identical):.0%} of {method}'s first bench turns are byte-identical to SFT's: it is a no-op "
+            "(the old no-op DPO release looked like this) and is never released"
         ]
     return []
 
@@ -202,11 +222,13 @@ def release_checkpoint(
         _refuse(problems, log)
     selection = read_selection(out_dir, profile)
     method = (selection or {}).get("selected")
-    steps, problems = _lineage_of(out_dir, profile, method)
+    steps, problems = _lineage_of(out_dir, profile, method, (selection or {}).get("selected_step"))
     guardrails = lineage_guardrails(out_dir, profile, steps, _tokenizer_dir(out_dir, profile, steps))
-    records = read_bench_records(out_dir, profile)
+    records = read_bench_records(out_dir, profile, selection)
     if method and method not in records:
         problems.append(f"the selected checkpoint {method} has no bench record: materialize eval/bench_results")
+    elif method:
+        problems += _no_op_refusals(method, records[method]["summary"])
     if reasons := release_refusals(selection, guardrails) + problems:
         _refuse(reasons, log)
     assert selection is not None and method is not None
@@ -230,7 +252,7 @@ def release_checkpoint(
             guardrails,
             export,
             repo_id if publish else None,
-            _warnings(method, summary),
+            [],
         )
         card = build_card(inputs)
         card.save(folder / CARD)

@@ -76,7 +76,9 @@ def trainer_args(
         "logging_steps": 1 if budget.max_steps and budget.max_steps <= 50 else 10,
         "save_strategy": "steps",
         "save_steps": budget.save_steps,
-        "save_total_limit": 1,
+        # Every save is a selection candidate under `keep_step_checkpoints`; else the
+        # last one is only a resume point.
+        "save_total_limit": None if budget.keep_step_checkpoints else 1,
         "report_to": "none",
         "disable_tqdm": True,
         "seed": seed,

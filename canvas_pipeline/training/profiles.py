@@ -31,6 +31,10 @@ class Budget:
     gradient_checkpointing: bool
     bf16: bool
     save_steps: int
+    # Keep every `save_steps` checkpoint as a selection candidate (`checkpoints/M/steps/N`),
+    # not only the last: the production checkpoint is the step that scores best on the eval
+    # split, and the last one is not always it.
+    keep_step_checkpoints: bool = False
     # SFT-family rows cut after the model turn that answers their last request (the turn the
     # bench scores), drawn evenly across the tools those turns call (`data_prep.decision_rows`).
     decision_rows: bool = False
@@ -95,6 +99,7 @@ TINY_BUDGET = replace(
         learning_rate=2e-3,
         lr_scheduler="cosine",
         save_steps=32,
+        keep_step_checkpoints=True,
     ),
 )
 GPU_BUDGET = Budget(

@@ -156,10 +156,10 @@ def kto_weights(rows: list[dict[str, Any]]) -> tuple[float, float]:
     return weights_for_counts(desirable, len(rows) - desirable)
 
 
-def last_complete_checkpoint(folder: Path) -> Path | None:
-    """The highest-step `checkpoint-N` under `folder` whose save finished: the Trainer
+def complete_checkpoints(folder: Path) -> list[tuple[int, Path]]:
+    """The `checkpoint-N` folders under `folder` whose save finished, by step: the Trainer
     writes `trainer_state.json` last, so a run killed mid-save leaves a folder without a
-    readable one, which is skipped rather than resumed from."""
+    readable one, which is skipped."""
     complete: list[tuple[int, Path]] = []
     for path in Path(folder).glob("checkpoint-*") if Path(folder).is_dir() else []:
         step = path.name.removeprefix("checkpoint-")
@@ -169,7 +169,51 @@ def last_complete_checkpoint(folder: Path) -> Path | None:
             continue
         if step.isdigit():
             complete.append((int(step), path))
-    return max(complete)[1] if complete else None
+    return sorted(complete)
+
+
+def last_complete_checkpoint(folder: Path) -> Path | None:
+    """The highest-step complete `checkpoint-N` under `folder` (what a killed run resumes from)."""
+    complete = complete_checkpoints(folder)
+    return complete[-1][1] if complete else None
+
+
+STEPS_FOLDER = "steps"
+# What a trainer checkpoint holds besides the weights and config: resume state only.
+_RESUME_STATE = ("optimizer.pt", "scheduler.pt", "rng_state", "trainer_state.json", "training_args.bin")
+
+
+def step_dir(checkpoint: Path, step: int) -> Path:
+    """Where a checkpoint folder keeps its intermediate step `step` (a selection candidate)."""
+    return Path(checkpoint) / STEPS_FOLDER / str(step)
+
+
+def step_candidates(checkpoint: Path) -> list[int]:
+    """The intermediate steps a checkpoint folder keeps, ascending (its own weights are the last step)."""
+    root = Path(checkpoint) / STEPS_FOLDER
+    steps = [int(p.name) for p in root.iterdir() if p.name.isdigit()] if root.is_dir() else []
+    return sorted(s for s in steps if (step_dir(checkpoint, s) / MANIFEST).is_file())
+
+
+def _export_steps(source: Path, final_step: int, dest: Path, tokenizer: Any, manifest: dict[str, Any]) -> list[int]:
+    """Copy every complete trainer checkpoint before `final_step` under `source` into
+    `dest/steps/N` (weights, config, the tokenizer and a manifest naming the step)."""
+    import shutil
+
+    exported = []
+    for step, path in complete_checkpoints(source):
+        if step >= final_step:
+            continue
+        folder = step_dir(dest, step)
+        folder.mkdir(parents=True)
+        for item in path.iterdir():
+            if item.is_file() and not item.name.startswith(_RESUME_STATE):
+                shutil.copy2(item, folder / item.name)
+        tokenizer.save_pretrained(str(folder))
+        step_manifest = {**manifest, "step": step, "final_step": final_step}
+        (folder / MANIFEST).write_text(json.dumps(step_manifest, indent=1, sort_keys=True, default=str))
+        exported.append(step)
+    return exported
 
 
 def _on_every_rank(trainer: Any, value: T) -> T:
@@ -454,10 +498,17 @@ def train_method(
 
     dest = checkpoint_dir(out_dir, profile.name, method.name)
 
+    final_step = int(trainer.state.global_step)
+
     def write(folder: Path) -> None:
         trainer.save_model(str(folder))
         tokenizer.save_pretrained(str(folder))
         manifest = {"method": method.name, "adapter": method.adapter, "base": str(start), "metrics": metadata}
+        if budget.keep_step_checkpoints:
+            metadata["step_candidates"] = _export_steps(
+                Path(trainer.args.output_dir), final_step, folder, tokenizer, manifest
+            )
+        manifest["step"] = final_step
         (folder / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True, default=str))
 
     if main:
