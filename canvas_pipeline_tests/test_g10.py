@@ -87,13 +87,13 @@ def test_g10_real_result_in_the_registry_with_the_engine_layer_off(tmp_path: Pat
     assert [g.id for g in GUARDRAILS].index("G10") == 9
     config = CheckConfig(project_root=REPO_ROOT, g10_engine="off")
     (result,) = run_guardrails(Bundle(tmp_path, {}, {}), config, ("G10",))
-    assert result.passed is True and result.status == "PASS"
+    assert result.passed is None and result.status == "NOT RUN"  # no build: no verdict, never PASS
     assert result.value["argv"] == ["canvas-train", "--help"]
     assert result.value["exit_code"] == 0 and result.value["elapsed_s"] > 0
     assert result.value["engine"] == "not run"
     assert "engine layer (b) not run" in result.reason and "CheckConfig.g10_engine: off" in result.reason
     assert any("engine layer (b) not run" in d for d in result.details)
-    assert by_id("G10").run(Bundle(tmp_path, {}, {}), config).passed is True
+    assert by_id("G10").run(Bundle(tmp_path, {}, {}), config).passed is None
 
 
 def test_g10_runs_in_canvas_train_check(tmp_path: Path) -> None:
@@ -112,7 +112,7 @@ def test_g10_runs_in_canvas_train_check(tmp_path: Path) -> None:
         env=env,
     )
     g10 = next(line for line in proc.stdout.splitlines() if line.startswith("G10"))
-    assert " PASS " in g10, proc.stdout + proc.stderr
+    assert " NOT RUN " in g10, proc.stdout + proc.stderr
     assert "engine layer (b) not run: engine layer off (CANVAS_G10_ENGINE: off)" in proc.stdout
     report = json.loads((data / "guardrails.json").read_text())
     record = next(r for r in report["results"] if r["id"] == "G10")

@@ -234,3 +234,17 @@ def test_a_file_that_cannot_be_read_fails_naming_it(tmp_path: Path) -> None:
 )
 def test_exam_titles(title: str, exam: bool) -> None:
     assert is_exam_title(title) is exam
+
+
+def test_a_byte_order_mark_is_read_as_utf8_not_rejected_as_malformed(tmp_path: Path) -> None:
+    """Editors on Windows save JSON with a UTF-8 byte-order mark; the export is still valid.
+    A BOM anywhere but the start of the file is still malformed."""
+    (tmp_path / "courses.json").write_bytes(b"\xef\xbb\xbf" + json.dumps([API_COURSE]).encode())
+    write_lines(tmp_path / "snap.jsonl", [json.dumps(SNAPSHOT), json.dumps(PAIR)])
+    (tmp_path / "snap.jsonl").write_bytes(b"\xef\xbb\xbf" + (tmp_path / "snap.jsonl").read_bytes())
+    raw = ingest_raw_dir(tmp_path)
+    assert len(raw.quarantine) == 0
+    assert {"Design Doc", "Project 1"} <= set(raw.items["title"])
+    assert raw.pairs.height == 1
+    (tmp_path / "late.jsonl").write_bytes(json.dumps(PAIR).encode() + b"\n\xef\xbb\xbf" + json.dumps(PAIR).encode())
+    assert ingest_raw_dir(tmp_path).quarantine.reason_counts() == {"malformed_json": 1}

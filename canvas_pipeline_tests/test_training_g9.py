@@ -1,8 +1,10 @@
 """G9: each of the 9 trainers, built by the one factory on a random tiny Gemma-4, runs a
 mini-train on the real phase datasets and moves the right way: the eval loss falls for
-the SFT family; the eval reward margin rises above zero on every pair type (each axis and
-mixed pairs) for the DPO family and KTO. The same outcomes make the G9 guardrail. The
-factory refuses to build without a usable eval dataset (G2 at the trainer)."""
+the SFT family; for the DPO family and KTO the eval reward margin is significantly above
+zero over all pairs and significantly below zero on no pair type (each axis and mixed
+pairs). A planted wrong objective (chosen and rejected swapped) fails. The same outcomes
+make the G9 guardrail. The factory refuses to build without a usable eval dataset (G2 at
+the trainer)."""
 
 from __future__ import annotations
 
@@ -14,10 +16,17 @@ import pytest
 from canvas_pipeline.guardrails import load_bundle, run_guardrails
 from canvas_pipeline.guardrails.checks import g9_mini_trains
 from canvas_pipeline.guardrails.registry import check_config
+from canvas_pipeline.training import mini_train as mini
 from canvas_pipeline.training.data_prep import load_method_data
 from canvas_pipeline.training.factory import EvalDatasetError, build_trainer
 from canvas_pipeline.training.methods import METHOD_NAMES, METHODS
-from canvas_pipeline.training.mini_train import MiniTrainOutcome, mini_profile, run_mini_trains
+from canvas_pipeline.training.mini_train import (
+    ALPHA,
+    MiniTrainOutcome,
+    mini_profile,
+    preference_wrong_way,
+    run_mini_trains,
+)
 
 SFT_FAMILY = ("sft", "lora", "qlora")
 PAIR_TYPES = {f"axis {n}" for n in range(1, 9)} | {"mixed", "all"}
@@ -51,7 +60,43 @@ def test_preference_mini_train_moves_every_axis_margin_the_right_way(
     assert set(outcome.after) == PAIR_TYPES, sorted(outcome.after)
     assert set(outcome.before.values()) == {0.0}  # policy == reference at the start
     assert outcome.passed, outcome.summary()
-    assert all(margin > 0 for margin in outcome.after.values())
+    assert outcome.after["all"] > 0 and outcome.p_values["all"]["p_above"] < ALPHA
+    assert all(p["p_below"] >= ALPHA / 9 for p in outcome.p_values.values())
+
+
+def test_a_planted_wrong_objective_fails_g9_naming_the_method(
+    real_slice: Path, tiny_tokenizer_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DPO trained on its pairs with chosen and rejected swapped prefers the rejected side of
+    unseen pairs: the overall margin is not above zero, and G9 names dpo."""
+    real = mini._mini_data
+
+    def swapped(data_dir: Path, method_name: str, seed: int):  # type: ignore[no-untyped-def]
+        data = real(data_dir, method_name, seed)
+        rows = [{**r, "chosen": r["rejected"], "rejected": r["chosen"]} for r in data.train_rows]
+        return dataclasses.replace(data, train_rows=rows)
+
+    monkeypatch.setattr(mini, "_mini_data", swapped)
+    start = mini.save_start_model(tiny_tokenizer_dir, tmp_path / "start")
+    outcome = mini.mini_train("dpo", real_slice, start, tmp_path / "dpo")
+    assert not outcome.passed and "all" in outcome.wrong_way, outcome.summary()
+    assert outcome.after["all"] < 0 and outcome.p_values["all"]["p_below"] < ALPHA
+    result = g9_mini_trains([outcome])
+    assert result.passed is False and result.details[0].startswith("dpo: ")
+
+
+def test_the_preference_verdict_is_a_test_not_the_sign_of_a_mean() -> None:
+    fine = {f"axis {n}": (0.1, 0.9, 0.1) for n in range(1, 9)} | {"mixed": (0.1, 0.9, 0.1)}
+    ok = {"all": {"margin": 0.2, "p_below": 0.99, "p_above": 0.001}}
+    ok |= {k: {"margin": m, "p_below": b, "p_above": a} for k, (m, b, a) in fine.items()}
+    assert preference_wrong_way(ok) == {}
+    noisy = {**ok, "axis 8": {"margin": -0.05, "p_below": 0.2, "p_above": 0.8}}  # within noise: not wrong
+    assert preference_wrong_way(noisy) == {}
+    negative = {**ok, "axis 8": {"margin": -0.3, "p_below": 0.001, "p_above": 0.999}}
+    assert preference_wrong_way(negative) == {"axis 8": -0.3}
+    flat = {**ok, "all": {"margin": 0.01, "p_below": 0.4, "p_above": 0.3}}
+    assert preference_wrong_way(flat) == {"all": 0.01}
+    assert preference_wrong_way({"all": ok["all"]}) == {"missing pair types": 9.0}
 
 
 def test_g9_guardrail_passes_on_the_mini_trains_and_names_a_wrong_way_method(

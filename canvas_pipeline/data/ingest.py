@@ -164,7 +164,7 @@ class _Ingest:
             self.reject("empty_file", "file has no records", rel, None)
             return
         try:
-            value = json.loads(data.decode("utf-8"))
+            value = json.loads(data.decode("utf-8-sig"))  # a byte-order mark is not malformed JSON
         except UnicodeDecodeError as exc:
             self.reject("not_utf8", f"not UTF-8 ({exc.reason} at byte {exc.start})", rel, None)
             return

@@ -62,16 +62,40 @@ def atomic_write_dir(dest: Path, write: Callable[[Path], None]) -> Path:
 
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
+    _restore_interrupted_swap(dest)
     tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}."))
     try:
         write(tmp)
-        if dest.exists():
-            shutil.rmtree(dest)
-        tmp.replace(dest)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    # The old folder is moved aside, not deleted, until the new one is in place: at every
+    # moment one of them is whole (a swap interrupted between the renames is undone by the
+    # next write, or read back by `_restore_interrupted_swap`).
+    old = dest.with_name(f".{dest.name}.old")
+    if dest.exists():
+        dest.replace(old)
+    try:
+        tmp.replace(dest)
+    except BaseException:
+        if old.exists() and not dest.exists():
+            old.replace(dest)
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
     return dest
+
+
+def _restore_interrupted_swap(dest: Path) -> None:
+    """A process killed between `atomic_write_dir`'s two renames left the old folder
+    aside and none at `dest`: put it back. One killed after them left it to delete."""
+    import shutil
+
+    old = dest.with_name(f".{dest.name}.old")
+    if old.exists() and not dest.exists():
+        old.replace(dest)
+    elif old.exists():
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def dumps_canonical(record: Any) -> str:
@@ -123,7 +147,8 @@ def iter_json_lines(path: Path) -> Iterator[JsonLine]:
         if not raw_line.strip():
             continue
         try:
-            text = raw_line.decode("utf-8")
+            # A byte-order mark (editors on Windows write one) opens the file, not the record.
+            text = raw_line.decode("utf-8-sig" if number == 1 else "utf-8")
         except UnicodeDecodeError as exc:
             yield JsonLine(
                 number, raw_line.decode("utf-8", "replace"), error=f"not UTF-8 ({exc.reason} at byte {exc.start})"

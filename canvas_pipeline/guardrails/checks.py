@@ -242,12 +242,15 @@ def g3_base_bench(summary: Mapping[str, Any], threshold: float = G3_THRESHOLD) -
     return GuardrailResult("G3", "base model bench score", accuracy >= threshold, value, f">= {threshold:.0%}", details)
 
 
-def g5_dry_runs(runs: Mapping[str, Mapping[str, Any]]) -> GuardrailResult:
+def g5_dry_runs(runs: Mapping[str, Mapping[str, Any]], trained: Sequence[str] = ()) -> GuardrailResult:
     """G5: every method's one-step dry run had grad_norm < its limit and no NaN/Inf in
-    activations, logits or loss (`runs`: method -> the dry run's record)."""
+    activations, logits or loss (`runs`: method -> the dry run's record), and every method
+    with a checkpoint (`trained`) has such a record: a checkpoint without one was never
+    dry-run, which is a failure, not a pass."""
     name, threshold = "one-step dry run per method", "grad_norm < 1.0, no NaN/Inf"
     value = {m: round(float(r["grad_norm"]), 4) for m, r in sorted(runs.items())}
     offenders = [f"{m}: {r['reason']}" for m, r in sorted(runs.items()) if not r["passed"]]
+    offenders += [f"{m}: a checkpoint without a dry-run record" for m in sorted(set(trained) - set(runs))]
     details, n = capped(offenders)
     return GuardrailResult("G5", name, not offenders, value, threshold, details, n)
 

@@ -917,7 +917,8 @@ def g10_containers(
         details += [n for c in a.containers for n in c.notes]
     reason = ""
     if not b.run and b.passed is None and a.passed:
-        reason = f"engine layer (b) not run: {b.reason}; passed on layer (a) alone"
+        # Layer (a) shows the argv works here; only an engine shows the image builds and runs.
+        reason = f"engine layer (b) not run: {b.reason}; layer (a) passed, but without a build G10 has no verdict"
         details.append(reason)
     elif b.run and b.passed:
         build, run = b.record["build"], b.record["run"]
@@ -925,7 +926,9 @@ def g10_containers(
             f"engine layer (b): {b.reason}; docker build {build['elapsed_s']}s, docker run --rm "
             f"{settings.image_tag} --help exit {run['exit_code']}"
         )
-    passed = a.passed and b.passed is not False
+    passed: bool | None = a.passed and b.passed is not False
+    if passed and not b.run:
+        passed = None
     extra = {"root": str(found), "layer_a": a.to_dict(), "layer_b": b.to_dict()}
     return GuardrailResult(
         GID, NAME, passed, value, THRESHOLD, tuple(details), len(a.problems) + len(b.problems), reason, extra

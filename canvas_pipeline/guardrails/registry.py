@@ -87,13 +87,14 @@ def _g3(bundle: Bundle, config: CheckConfig) -> GuardrailResult:
 def _g5(bundle: Bundle, config: CheckConfig) -> GuardrailResult:
     import json
 
-    from canvas_pipeline.training.run import dry_run_records
+    from canvas_pipeline.training.run import dry_run_records, trained_methods
 
     runs = dry_run_records(bundle.data_dir, config.profile)
-    if not runs:
+    trained = trained_methods(bundle.data_dir, config.profile)
+    if not runs and not trained:
         reason = f"no dry-run record under {bundle.data_dir}: train a models/checkpoint partition"
         return not_run("G5", "one-step dry run per method", "grad_norm < 1.0, no NaN/Inf", reason)
-    return checks.g5_dry_runs({m: json.loads(p.read_text()) for m, p in runs.items()})
+    return checks.g5_dry_runs({m: json.loads(p.read_text()) for m, p in runs.items()}, trained)
 
 
 def _g9(bundle: Bundle, config: CheckConfig) -> GuardrailResult:
@@ -199,13 +200,28 @@ def run_stage_guardrails(data_dir: Path, stage: str, config: CheckConfig) -> lis
     return results
 
 
-def summary(results: list[GuardrailResult]) -> dict[str, Any]:
+def summary(results: list[GuardrailResult], waivers: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The check's report: `passed` only when every guardrail ran and passed or, not run,
+    was waived by name with a reason (`waived`); `not_run_unwaived` names the rest."""
+    waivers = waivers or {}
+    not_run = [r.id for r in results if r.passed is None]
+    unwaived = [gid for gid in not_run if gid not in waivers]
+    failed = [r.id for r in results if r.passed is False]
     return {
-        "passed": all(r.passed is not False for r in results),
-        "failed": [r.id for r in results if r.passed is False],
-        "not_run": [r.id for r in results if r.passed is None],
-        "results": [r.to_dict() for r in results],
+        "passed": not failed and not unwaived,
+        "failed": failed,
+        "not_run": not_run,
+        "not_run_unwaived": unwaived,
+        "waived": {gid: waivers[gid] for gid in not_run if gid in waivers},
+        "results": [_with_waiver(r, waivers) for r in results],
     }
+
+
+def _with_waiver(result: GuardrailResult, waivers: Mapping[str, str]) -> dict[str, Any]:
+    record = result.to_dict()
+    if result.passed is None and result.id in waivers:
+        record["waived"] = waivers[result.id]
+    return record
 
 
 def check_config(

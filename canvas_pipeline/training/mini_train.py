@@ -2,10 +2,13 @@
 Gemma-4 on the real phase datasets and must move the right way.
 
 - SFT family (sft, lora, qlora): the eval loss falls by more than `SFT_MIN_DROP`.
-- DPO family and KTO: the mean implicit reward margin on the phase-2 eval pairs is above
-  zero for every pair type (each of the 8 axes, and mixed pairs). The policy starts equal
-  to its reference, so every margin starts at exactly 0 and "above zero" is "moved the
-  right way". KTO trains on unpaired phase-3 feedback and is judged on the same held-out
+- DPO family and KTO: the implicit reward margin on the phase-2 eval pairs moved the right
+  way by a stated test, not by the sign of a mean: over all pairs it is above zero (one-sided
+  t-test, p < `ALPHA`), and no pair type (each of the 8 axes, and mixed pairs) is below zero
+  (one-sided t-test, p < `ALPHA` / 9, Bonferroni). The policy starts equal to its
+  reference, so every margin starts at exactly 0. (The sign of each pair type's mean, the
+  previous rule, flipped with the data's seed: a 20-pair axis sits within noise of zero.)
+  KTO trains on unpaired phase-3 feedback and is judged on the same held-out
   pairs (item-disjoint from its train rows, checked), so every method answers the same
   question: does it now prefer the chosen completion of an unseen pair?
 
@@ -66,6 +69,8 @@ MINI_STEPS = {
     "kto": 96,
 }
 SFT_MIN_DROP = 0.1  # nats of eval loss
+ALPHA = 0.05  # the preference verdict's significance level (see the module docstring)
+PAIR_TYPES = 9  # 8 axes and mixed pairs
 START_SEED = 7
 MINI_MAX_CHARS = 2000
 
@@ -83,6 +88,8 @@ class MiniTrainOutcome:
     trainable_parameters: int
     total_parameters: int
     seconds: float
+    # preference methods: per pair type, one-sided t-test p-values of the margin vs 0
+    p_values: dict[str, dict[str, float]] = dataclasses.field(default_factory=dict)
 
     @property
     def passed(self) -> bool:
@@ -199,16 +206,19 @@ def mini_train(method_name: str, data_dir: Path, start_dir: Path, work_dir: Path
         after = {"eval_loss": float(trainer.evaluate()["eval_loss"])}
         wrong = {} if after["eval_loss"] < before["eval_loss"] - SFT_MIN_DROP else dict(after)
         measure = f"eval loss (must fall by > {SFT_MIN_DROP})"
+        p_values: dict[str, dict[str, float]] = {}
     else:
         trainer.train()
         pairs = _without_declarations(judging_pairs(data_dir, method, data, MINI_BUDGET.eval_rows, seed, short_row))
         margins = pair_margins(trainer.model, reference, tokenizer, pairs, method.beta or 0.1, method.per_token_reward)
         after = {k: float(s["margin"]) for k, s in margins.items()}
         before = dict.fromkeys(after, 0.0)
-        wrong = {k: round(v, 4) for k, v in after.items() if v <= 0}
-        if len(after) - 1 < 9:  # 8 axes and mixed, besides "all"
-            wrong["missing pair types"] = float(9 - (len(after) - 1))
-        measure = "eval reward margin per pair type (starts at 0)"
+        p_values = {k: {"p_below": s["p_below"], "p_above": s["p_above"]} for k, s in margins.items()}
+        wrong = preference_wrong_way(margins)
+        measure = (
+            f"eval reward margin (starts at 0): above 0 over all pairs (p < {ALPHA}), "
+            f"no pair type below 0 (p < {ALPHA}/{PAIR_TYPES})"
+        )
     trainable, total = parameter_counts(trainer.model)
     return MiniTrainOutcome(
         method=method_name,
@@ -219,7 +229,25 @@ def mini_train(method_name: str, data_dir: Path, start_dir: Path, work_dir: Path
         trainable_parameters=trainable,
         total_parameters=total,
         seconds=time.perf_counter() - started,
+        p_values=p_values,
     )
+
+
+def preference_wrong_way(margins: dict[str, dict[str, float]]) -> dict[str, float]:
+    """The pair types a preference objective moved the wrong way (see the module docstring):
+    "all" when the overall margin is not significantly above zero, each pair type whose
+    margin is significantly below zero, and the pair types missing from the eval pairs."""
+    wrong: dict[str, float] = {}
+    overall = margins.get("all")
+    if overall is None or overall["p_above"] >= ALPHA:
+        wrong["all"] = round(float(overall["margin"]), 4) if overall else 0.0
+    for key, stats in margins.items():
+        if key != "all" and stats["p_below"] < ALPHA / PAIR_TYPES:
+            wrong[key] = round(float(stats["margin"]), 4)
+    missing = PAIR_TYPES - (len(margins) - ("all" in margins))
+    if missing > 0:
+        wrong["missing pair types"] = float(missing)
+    return wrong
 
 
 def run_mini_trains(

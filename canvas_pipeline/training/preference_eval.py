@@ -72,7 +72,21 @@ def completion_logps(
 
 
 def _stats(values: list[float]) -> dict[str, float]:
-    return {"margin": sum(values) / len(values), "accuracy": sum(v > 0 for v in values) / len(values), "n": len(values)}
+    """Mean margin, accuracy (margin > 0), n, and one-sided t-test p-values that the mean
+    margin is below (`p_below`) or above (`p_above`) zero (1.0 when they cannot be computed)."""
+    from scipy.stats import ttest_1samp
+
+    below = above = 1.0
+    if len(values) > 1 and len(set(values)) > 1:
+        below = float(ttest_1samp(values, 0.0, alternative="less").pvalue)
+        above = float(ttest_1samp(values, 0.0, alternative="greater").pvalue)
+    return {
+        "margin": sum(values) / len(values),
+        "accuracy": sum(v > 0 for v in values) / len(values),
+        "n": len(values),
+        "p_below": below,
+        "p_above": above,
+    }
 
 
 def pair_margins(

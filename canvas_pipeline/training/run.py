@@ -59,6 +59,12 @@ def dry_run_records(out_dir: Path, profile: str) -> dict[str, Path]:
     return {p.parent.name: p for p in sorted(runs.glob(f"*/{DRY_RUN_RECORD}"))}
 
 
+def trained_methods(out_dir: Path, profile: str) -> list[str]:
+    """The methods with a checkpoint (a manifest) under the profile."""
+    root = models_dir(out_dir, profile) / "checkpoints"
+    return sorted(p.parent.name for p in root.glob(f"*/{MANIFEST}")) if root.is_dir() else []
+
+
 @dataclass
 class TrainingReport:
     method: str

@@ -123,7 +123,10 @@ def load_tokenizer(folder: Path) -> PreTrainedTokenizerBase:
         raise FileNotFoundError(
             f"no tokenizer in {folder}: build it first (models/tokenizer asset or canvas-train data)"
         )
-    return AutoTokenizer.from_pretrained(str(folder))
+    try:
+        return AutoTokenizer.from_pretrained(str(folder))
+    except Exception as exc:  # the tokenizers backend raises bare Exceptions for a corrupt file
+        raise ValueError(f"the tokenizer in {folder} cannot be loaded: {exc}") from exc
 
 
 def token_counter(tokenizer: PreTrainedTokenizerBase) -> Callable[[list[str]], list[int]]:
