@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,19 @@ settings.register_profile("ci", deadline=None, suppress_health_check=[HealthChec
 settings.load_profile("ci")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def _no_dagster_instance_left_current() -> Iterator[None]:
+    """Each test starts with no Dagster instance's state storage set as the current one. An
+    instance entered as a context manager sets it in a context variable; one left behind by
+    an earlier test on the same worker, once its instance is collected, makes the next
+    definitions load fail with "undefined DagsterInstance weakref" (seen when the worker's
+    module order changed)."""
+    from dagster._core.storage.defs_state.base import set_defs_state_storage
+
+    with set_defs_state_storage(None):
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -311,10 +311,12 @@ def test_compose_scalars_become_strings_and_a_broken_string_is_a_problem(tmp_pat
 # ----------------------------------------------------------------------------- engine modes
 
 
-def test_engine_unreachable_auto_passes_on_layer_a_and_says_so(tmp_path: Path) -> None:
+def test_engine_unreachable_auto_is_not_run_after_layer_a_and_says_so(tmp_path: Path) -> None:
+    """Layer (a) passed, but nothing was built: NOT RUN with the reason, never PASS."""
     settings = EngineSettings(mode="auto", docker="canvas-no-such-docker")
     result = g10_containers(project(tmp_path), settings)
-    assert result.passed is True
+    assert result.passed is None and result.status == "NOT RUN"
+    assert result.extra["layer_a"]["passed"] is True
     assert result.value["engine"] == "not run"
     assert "engine layer (b) not run: no container engine reachable: no `canvas-no-such-docker`" in result.reason
 
