@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -55,25 +55,24 @@ def cmd_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def _named_reasons(pairs: list[str], option: str, form: str, key: Callable[[str], str]) -> dict[str, str]:
+    """`option NAME=REASON` values as {key(NAME): REASON}; a value without both is an error."""
+    reasons = {}
+    for pair in pairs:
+        name, sep, reason = pair.partition("=")
+        if not sep or not name.strip() or not reason.strip():
+            raise ValueError(f"{option} takes {form}, got {pair!r}")
+        reasons[key(name.strip())] = reason.strip()
+    return reasons
+
+
 def _waivers(pairs: list[str]) -> dict[str, str]:
     """`--waive ID=REASON` values: guardrail id -> the reason it may stay NOT RUN."""
-    waivers = {}
-    for pair in pairs:
-        gid, sep, reason = pair.partition("=")
-        if not sep or not gid.strip() or not reason.strip():
-            raise ValueError(f'--waive takes ID=REASON (e.g. G9="no time for the mini-trains"), got {pair!r}')
-        waivers[gid.strip().upper()] = reason.strip()
-    return waivers
+    return _named_reasons(pairs, "--waive", 'ID=REASON (e.g. G9="no time for the mini-trains")', str.upper)
 
 
 def _shrinkage_allowances(pairs: list[str]) -> dict[str, str]:
-    allowances = {}
-    for pair in pairs:
-        stage, sep, reason = pair.partition("=")
-        if not sep or not stage.strip() or not reason.strip():
-            raise ValueError(f"--allow-shrinkage takes STAGE=REASON, got {pair!r}")
-        allowances[stage.strip().split("/")[0]] = reason.strip()
-    return allowances
+    return _named_reasons(pairs, "--allow-shrinkage", "STAGE=REASON", lambda stage: stage.split("/")[0])
 
 
 NOT_RUN_EXIT = 3  # `check`: nothing failed, but a guardrail did not run and was not waived
