@@ -97,7 +97,7 @@ def build_calendar(
         if course.course_id not in slots:
             continue
         weekdays, clock, minutes = MEETING_PATTERNS[slots[course.course_id]]
-        title = f"{course.code} class"
+        title = f"{course.label} class"
         events += _weekly(title, weekdays, clock, minutes, first, last, f"class:{course.course_id}")
     rng = random.Random(f"routines:{seed}:{view.term}:{view.split}")
     for title, weekdays, clock, minutes in rng.sample(ROUTINES, k=4):

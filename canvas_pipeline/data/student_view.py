@@ -11,6 +11,8 @@ from zoneinfo import ZoneInfo
 
 import polars as pl
 
+from canvas_pipeline.data.course_names import course_label, spoken_name
+
 LOCAL_TZ = ZoneInfo("America/New_York")
 
 
@@ -43,6 +45,15 @@ class Course:
     @property
     def short_name(self) -> str:
         return self.name if len(self.name) <= 48 else self.name[:45].rstrip() + "..."
+
+    @property
+    def spoken(self) -> str:
+        """How a student names it ("General Chemistry", "CHEM 1045"): what answers say."""
+        return spoken_name(self.name, self.code)
+
+    @property
+    def label(self) -> str:
+        return course_label(self.code)
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from canvas_pipeline.data.course_names import course_label, spoken_name
+
 # (department code, subject): the subjects generated names are built from.
 SUBJECTS: tuple[tuple[str, str], ...] = (
     ("ANTH", "Cultural Anthropology"),
@@ -100,6 +102,11 @@ class Course:
         """The name as tool responses list it (`student_view.Course.short_name`)."""
         return self.name if len(self.name) <= 48 else self.name[:45].rstrip() + "..."
 
+    @property
+    def forms(self) -> tuple[str, ...]:
+        """Every way a row names it: full, as listed, as answers say it, by code and label."""
+        return (self.name, self.short_name, spoken_name(self.name, self.code), self.code, course_label(self.code))
+
 
 class CourseSwapper:
     """Swaps a row's courses for generated ones (names never in `reserved`)."""
@@ -108,6 +115,7 @@ class CourseSwapper:
         # Longest first, so "Computer Science Seminar" is replaced before a shorter name inside it.
         self.courses = sorted({c.name: c for c in courses}.values(), key=lambda c: -len(c.name))
         taken = {c.name.lower() for c in self.courses} | {n.lower() for n in reserved}
+        self.labels = {course_label(c.code) for c in self.courses}
         self.names = [
             (dept, form.format(s=subject))
             for dept, subject in SUBJECTS
@@ -118,16 +126,18 @@ class CourseSwapper:
     def new_course(self, old: Course, rng: random.Random, used: set[str]) -> Course:
         dept, name = rng.choice([n for n in self.names if n[1] not in used])
         suffix = _TERM_SUFFIX.search(old.code)
-        code = f"{dept}_{rng.randint(1000, 4999)}_{rng.randint(10000, 99999)}" + (
-            f"_{suffix.group(1)}" if suffix else ""
-        )
-        return Course(name, code)
+        while True:  # a label ("CS 3704") no data course has: it would survive the swap
+            code = f"{dept}_{rng.randint(1000, 4999)}_{rng.randint(10000, 99999)}" + (
+                f"_{suffix.group(1)}" if suffix else ""
+            )
+            if course_label(code) not in self.labels:
+                return Course(name, code)
 
     def swap(self, row: Mapping[str, Any], rng: random.Random) -> dict[str, Any]:
         """`row` with every course it mentions renamed (one new name and code per course,
         the same through the whole conversation); unchanged when it mentions none."""
         text = json.dumps(row["messages"], ensure_ascii=False)
-        mentioned = [c for c in self.courses if c.short_name in text or c.code in text]
+        mentioned = [c for c in self.courses if any(form in text for form in c.forms)]
         if not mentioned:
             return dict(row)
         used: set[str] = set()
@@ -135,7 +145,7 @@ class CourseSwapper:
         for course in mentioned:
             new = self.new_course(course, rng, used)
             used.add(new.name)
-            mapping += [(course.name, new.name), (course.short_name, new.short_name), (course.code, new.code)]
+            mapping += [(old, fresh) for old, fresh in zip(course.forms, new.forms, strict=True) if old != fresh]
         return {**row, "messages": [_replace(m, dict(mapping)) for m in row["messages"]]}
 
 

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from canvas_pipeline.data.backend import Backend
+from canvas_pipeline.data.course_names import student_facing
 from canvas_pipeline.data.student_view import Course, StudentView
 from canvas_pipeline.tools.chat_format import response_content, system_prompt
 from canvas_pipeline.tools.codec import ToolCall, canonical_arguments
@@ -116,7 +117,10 @@ class Dialogue:
         return responses
 
     def answer(self, text: str) -> None:
-        self.messages.append({"role": "assistant", "content": text.strip()})
+        """The assistant's reply, as a student reads it: courses by their spoken names and
+        labels, never by registrar codes or anonymisation placeholders."""
+        courses = ((c.name, c.short_name, c.code) for c in self.view.courses)
+        self.messages.append({"role": "assistant", "content": student_facing(text.strip(), courses)})
 
     def tools_used(self) -> list[str]:
         return [

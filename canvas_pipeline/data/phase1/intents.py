@@ -559,7 +559,7 @@ def book_study_block(d: Dialogue) -> None:
     )
     blocks = d.call("calendar.find_free_blocks", min_minutes=minutes, horizon_days=horizon)
     event = _book_first_block(
-        d, blocks, minutes, f"Study: {course.short_name}", "First free block long enough for the session."
+        d, blocks, minutes, f"Study: {course.spoken}", "First free block long enough for the session."
     )
     d.answer(
         f'Booked "{event["title"]}" on {_when(event["start"])} to {_clock(parse_iso(event["end"]))}, the first free {_hours_phrase(minutes)} slot.'
@@ -794,7 +794,7 @@ def book_listed_block(d: Dialogue) -> None:
     )
     event = d.call(
         "calendar.create_event",
-        title=f"Study: {course.short_name}",
+        title=f"Study: {course.spoken}",
         start_iso=local_iso(start),
         end_iso=local_iso(start + timedelta(minutes=minutes)),
         rationale="The student chose this free block.",
@@ -809,7 +809,7 @@ def book_named_slot(d: Dialogue) -> None:
     minutes = d.pick((30, 60, 60, 90, 120))
     course = _pick_course(d)
     activity = d.pick(("review", "problem set", "reading", "group meeting", "office hours", "lab prep"))
-    title = f"{course.short_name} {activity}"
+    title = f"{course.spoken} {activity}"
     end = start + timedelta(minutes=minutes)
     d.user(
         d.say(
