@@ -4,7 +4,7 @@
 
 Without --data-dir it first builds the real-data slice (../shared/data/canvas) into a
 temporary folder. "Check" is what `canvas-train check` does after the tokenizer exists:
-read every dataset file, render every row, run G1-G13. "Bare tokenization" encodes the
+read every dataset file, render every row, run G1-G14. "Bare tokenization" encodes the
 same rendered rows once with the same tokenizer, nothing else. Goal: ratio <= 3.
 """
 
@@ -52,7 +52,7 @@ def main() -> None:
             bare_times.append(time.perf_counter() - start)
         check, bare = statistics.median(check_times), statistics.median(bare_times)
         print(f"data: {data_dir}  rows rendered: {len(texts)}  (median of {args.repeat})")
-        print(f"check (load + render + G1-G13): {check:8.2f} s   {' '.join(f'{r.id}={r.status}' for r in results)}")
+        print(f"check (load + render + G1-G14): {check:8.2f} s   {' '.join(f'{r.id}={r.status}' for r in results)}")
         print(f"bare tokenization pass:         {bare:8.2f} s")
         print(f"ratio:                          {check / bare:8.2f}  (goal <= 3)")
 

@@ -79,7 +79,7 @@ NOT_RUN_EXIT = 3  # `check`: nothing failed, but a guardrail did not run and was
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    """Run G1-G13 in order on a data folder in the documented formats, then the bench's
+    """Run G1-G14 in order on a data folder in the documented formats, then the bench's
     coverage and phrasing checks. Exit 0 only when every one ran and passed (a guardrail
     that could not run counts only when waived by name with a reason: --waive G9="...");
     1 when any failed; 3 when none failed but one did not run and was not waived."""
@@ -372,7 +372,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Build, guard, train and evaluate the canvas_pipeline Gemma-4 tool-calling model.",
     )
     parser.add_argument("--version", action="version", version=f"canvas-train {__version__}")
-    parser.add_argument("--check", action="store_true", help="same as the `check` command: run G1-G13")
+    parser.add_argument("--check", action="store_true", help="same as the `check` command: run G1-G14")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     data = sub.add_parser("data", help="build the raw, scrubbed and phase 1-4 datasets", description=cmd_data.__doc__)
@@ -392,7 +392,7 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--no-tokenizer", action="store_true", help="skip building the profile tokenizer")
     data.set_defaults(func=cmd_data)
 
-    check = sub.add_parser("check", help="run guardrails G1-G13 on a data folder", description=cmd_check.__doc__)
+    check = sub.add_parser("check", help="run guardrails G1-G14 on a data folder", description=cmd_check.__doc__)
     check.add_argument("--data-dir", required=True, help="folder in the layout `canvas-train data` writes")
     check.add_argument(
         "--allow-shrinkage",

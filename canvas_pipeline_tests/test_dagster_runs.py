@@ -45,6 +45,7 @@ GUARDRAIL_CHECKS = {
         "G11_rows_longer_than_max_length",
         "G12_minimum_rows_per_method",
         "G13_one_tool_repeated_in_a_trajectory",
+        "G14_prompt_blind_shortcut_classifier",
     },
     "phase3/kto_feedback": {
         "G2_non_empty_item_disjoint_eval_split",
@@ -54,6 +55,7 @@ GUARDRAIL_CHECKS = {
         "G11_rows_longer_than_max_length",
         "G12_minimum_rows_per_method",
         "G13_one_tool_repeated_in_a_trajectory",
+        "G14_prompt_blind_shortcut_classifier",
     },
     "phase4/benchmark": {
         "G2_non_empty_item_disjoint_eval_split",

@@ -34,14 +34,14 @@ def failed(results: dict[str, GuardrailResult]) -> list[str]:
     return [gid for gid, r in results.items() if r.passed is False]
 
 
-def test_registry_holds_all_13_in_order() -> None:
-    assert [g.id for g in GUARDRAILS] == [f"G{i}" for i in range(1, 14)]
+def test_registry_holds_all_14_in_order() -> None:
+    assert [g.id for g in GUARDRAILS] == [f"G{i}" for i in range(1, 15)]
 
 
 def test_pipeline_output_passes_every_data_guardrail(real_slice: Path, check_cfg: CheckConfig) -> None:
     results = results_for(real_slice, check_cfg)
     assert failed(results) == []
-    for gid in ("G1", "G2", "G4", "G6", "G7", "G8", "G11", "G12", "G13"):
+    for gid in ("G1", "G2", "G4", "G6", "G7", "G8", "G11", "G12", "G13", "G14"):
         assert results[gid].passed is True, results[gid]
     assert set(results["G2"].value) == {"phase1", "phase2", "phase3", "bench"}
     assert results["G2"].value["bench"]["shared_with_training_data"] == 0
@@ -93,7 +93,8 @@ def test_g1_urgency_rationales_without_tool_calls_fail(
 
     folder = planted(real_slice, tmp_path, edit)
     results = results_for(folder, check_cfg)
-    assert failed(results) == ["G1"]
+    # every planted pair is the same text on each side: G14 sees that too
+    assert failed(results) == ["G1", "G14"]
     assert results["G1"].value == {"chosen": 0.0, "rejected": 0.0}
     assert (
         results["G1"].n_offending == 2 * len(read_rows(folder, "phase2/dpo_pairs.jsonl"))
@@ -120,7 +121,8 @@ def test_g1_native_calls_on_both_sides_pass_and_g7_spares_rejected_hallucination
 
     results = results_for(planted(real_slice, tmp_path, edit), check_cfg)
     assert results["G1"].passed is True and results["G1"].value == {"chosen": 1.0, "rejected": 1.0}
-    assert failed(results) == []
+    # one hallucinated name on every rejected side is a shortcut a prompt-blind model learns
+    assert failed(results) == ["G14"] and results["G14"].value["phase2"]["overall"] > 0.85
 
 
 # ---------------------------------------------------------------- G2

@@ -241,7 +241,7 @@ def test_the_card_parses_and_states_selection_guardrails_data_bench_and_the_disc
     assert "Demonstration model: not for students' use" in text and "1.6M-parameter random Gemma-4" in text
     assert "sft has the highest macro tool-selection accuracy on the eval split (61.0%)" in text
     assert RULE in text
-    for gid in [f"G{i}" for i in range(1, 14)]:
+    for gid in [f"G{i}" for i in range(1, 15)]:
         row = next(line for line in text.splitlines() if line.startswith(f"| {gid} |"))
         assert any(f"**{s}**" in row for s in ("PASS", "FAIL", "NOT RUN")), row
     assert "| G9 | trainer mini-train tests | **NOT RUN** |" in text
@@ -263,7 +263,7 @@ def test_release_json_and_the_asset_metadata_say_it_was_a_dry_run(
     record = json.loads((release_dir(out, "tiny") / "release.json").read_text())
     assert record["method"] == "sft" and record["published"] is False and record["repo_id"] is None
     assert "dry run" in record["dry_run_reason"] and record["selection"]["selected"] == "sft"
-    assert [g["id"] for g in record["guardrails"]] == [f"G{i}" for i in range(1, 14)]
+    assert [g["id"] for g in record["guardrails"]] == [f"G{i}" for i in range(1, 15)]
     assert {g["id"]: g["status"] for g in record["guardrails"]}["G5"] == "PASS"
     assert record["bench_summary"]["tool_selection_interval"] == [0.543, 0.678]
     assert record["export"]["adapter"] == "full" and record["export"]["max_abs_logit_diff"] < 1e-4
@@ -454,7 +454,7 @@ def _passing(ids: list[str]) -> list[GuardrailResult]:
 
 
 SELECTED = {"selected": "dpo", "reason": "dpo won"}
-ALL = [f"G{i}" for i in range(1, 14)]
+ALL = [f"G{i}" for i in range(1, 15)]
 
 
 def test_the_gate_passes_with_g9_and_g10_not_run_and_refuses_any_failure() -> None:

@@ -36,7 +36,7 @@ def release_model(
     folder: plain transformers weights (adapters merged; verified to reproduce the
     checkpoint when loaded back with `AutoModelForCausalLM`), the tokenizer, the model card
     (`README.md`) and `release.json`. It materializes only when the selection named a
-    checkpoint and G1-G8 and G11-G13 passed on that checkpoint's lineage (G9 and G10 are
+    checkpoint and G1-G8 and G11-G14 passed on that checkpoint's lineage (G9 and G10 are
     listed with their status; any FAIL refuses); otherwise it fails with every reason and
     writes nothing. It uploads to the Hub only with `publish` and a `repo_id` set and
     HF_TOKEN in the environment; without them it says it was a dry run and why."""

@@ -1,4 +1,4 @@
-"""G1-G13 as pure functions over datasets (no Dagster here): each returns a GuardrailResult
+"""G1-G14 as pure functions over datasets (no Dagster here): each returns a GuardrailResult
 with the measured value, the threshold and the offending rows."""
 
 from canvas_pipeline.guardrails.inputs import Bundle, DataDirError, load_bundle

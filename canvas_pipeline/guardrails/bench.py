@@ -1,4 +1,4 @@
-"""The bench's own checks, beside G1-G13: a bench decides which checkpoint ships, so it must
+"""The bench's own checks, beside G1-G14: a bench decides which checkpoint ships, so it must
 be able to judge every tool (coverage and variety) and must not be passable by recalling
 training phrasings (phrasing disjointness). Both read `phase4/benchmark.jsonl` and, for
 disjointness, every training dataset in the same folder; both are blocking checks on the

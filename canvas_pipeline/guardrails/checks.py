@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from statistics import mean, pstdev
 from typing import Any
 
+from canvas_pipeline.guardrails import shortcuts
 from canvas_pipeline.guardrails.inputs import Sample
 from canvas_pipeline.guardrails.result import GuardrailResult, capped
 from canvas_pipeline.tools.codec import ENVELOPE_RE, ParseError, SerializeError, parse_calls, serialize_call
@@ -264,3 +265,36 @@ def g9_mini_trains(outcomes: Sequence[Any]) -> GuardrailResult:
     details, n = capped(o.summary() for o in outcomes if not o.passed)
     passed = bool(outcomes) and not n
     return GuardrailResult("G9", name, passed, value, threshold, details or ("no mini-train ran",) * (not outcomes), n)
+
+
+def g14_shortcuts(datasets: Mapping[str, Sequence[Sample]], seed: int = 0) -> GuardrailResult:
+    """G14: a classifier that never sees the prompt cannot tell the right side from the wrong
+    one on a context-dependent axis (4, 5, 7, 8: <= 75%) nor on all rows (<= 85%), per
+    dataset (phase2 pairs, phase3 KTO rows); axes 1, 2, 3 and 6 are reported, not gated."""
+    name = "prompt-blind shortcut classifier"
+    threshold = (
+        f"axes {', '.join(map(str, shortcuts.CONTEXT_AXES))} <= {shortcuts.AXIS_THRESHOLD:.0%}, "
+        f"all rows <= {shortcuts.OVERALL_THRESHOLD:.0%}"
+    )
+    value: dict[str, Any] = {}
+    offenders: list[str] = []
+    for dataset, samples in datasets.items():
+        kind = "preference" if dataset == "phase2" else "kto"
+        rows = [
+            shortcuts.ShortcutRow(
+                (s.completions["chosen"], s.completions["rejected"])
+                if kind == "preference"
+                else (s.completions["completion"],),
+                s.axes,
+                s.group,
+                True if s.label is None else s.label,
+            )
+            for s in samples
+        ]
+        scores = shortcuts.shortcut_scores(rows, kind, seed)
+        value[dataset] = dict(shortcuts.describe(scores))
+        offenders += [f"{dataset} {line}" for line in scores.offenders()]
+    if not value:
+        offenders.append("no preference or KTO dataset")
+    details, n = capped(offenders)
+    return GuardrailResult("G14", name, not offenders, value, threshold, details, n)

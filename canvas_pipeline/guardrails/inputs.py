@@ -51,6 +51,12 @@ class Sample:
     positive_tools: list[str] = field(default_factory=list)  # tool names a positive side calls, in order
     completions: dict[str, str] = field(default_factory=dict)  # preference: "chosen"/"rejected" native text
     expected_tools: list[str] = field(default_factory=list)
+    # preference and KTO rows: the axes a wrong side is labelled with and the trajectory the
+    # row was made from (G14 keeps a trajectory's rows in one fold); a KTO row's completion
+    # text is in `completions["completion"]` and its label in `label`
+    axes: tuple[int, ...] = ()
+    group: str = ""
+    label: bool | None = None
 
     @property
     def ref(self) -> str:
@@ -130,6 +136,21 @@ def _valid_tools_text(text: str) -> bool:
         return False
 
 
+def _axes(row: Mapping[str, Any], where: str) -> tuple[int, ...]:
+    axis = row.get("axis")
+    if axis is None:
+        return ()
+    values = axis if isinstance(axis, list) else [axis]
+    if not all(isinstance(a, int) and not isinstance(a, bool) and 1 <= a <= 8 for a in values):
+        raise DataDirError(f"{where}: `axis` must be an axis 1-8 or a list of them, not {axis!r}")
+    return tuple(values)
+
+
+def _group(row: Mapping[str, Any]) -> str:
+    """The source trajectory: `source_id` up to its decision point (`row@index`), else the row."""
+    return str(row.get("source_id") or row["id"]).split("@")[0]
+
+
 def sample_from_row(dataset: str, kind: str, row: Mapping[str, Any], where: str) -> Sample:
     missing = [f for f in REQUIRED_FIELDS[kind] if f not in row]
     if missing:
@@ -145,6 +166,7 @@ def sample_from_row(dataset: str, kind: str, row: Mapping[str, Any], where: str)
         sample.calls += [(c, True) for c in calls]
         sample.positive_tools = [c.name for c in calls]
     elif kind == "preference":
+        sample.axes, sample.group = _axes(row, where), _group(row)
         prompt = _messages(row["prompt"], where, "prompt")
         tools = _tools(row, where)
         prompt_calls = _calls(prompt, where)
@@ -164,7 +186,11 @@ def sample_from_row(dataset: str, kind: str, row: Mapping[str, Any], where: str)
         if not isinstance(row["label"], bool):
             raise DataDirError(f"{where}: `label` must be true or false")
         positive = row["label"]
-        sample.texts.append((render_conversation(prompt + completion, tools=_tools(row, where)), positive))
+        sample.axes, sample.group, sample.label = _axes(row, where), _group(row), positive
+        tools = _tools(row, where)
+        full = render_conversation(prompt + completion, tools=tools)
+        sample.texts.append((full, positive))
+        sample.completions["completion"] = _completion_text(prompt, full, tools)
         prompt_calls, completion_calls = _calls(prompt, where), _calls(completion, where)
         sample.calls += [(c, True) for c in prompt_calls] + [(c, positive) for c in completion_calls]
         sample.positive_tools = [c.name for c in prompt_calls + (completion_calls if positive else [])]

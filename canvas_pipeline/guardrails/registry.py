@@ -1,4 +1,4 @@
-"""All 13 guardrails in order, each with what it needs from a data folder. G3 reads the
+"""All 14 guardrails in order, each with what it needs from a data folder. G3 reads the
 base model's bench record, G5 the methods' dry-run records, G9 runs the nine mini-trains
 (when asked: they take minutes), G10 reads docker/ (and builds the image when an engine
 answers); a guardrail whose evidence is missing reports NOT RUN with the reason, never PASS."""
@@ -151,6 +151,20 @@ def _g13(bundle: Bundle, config: CheckConfig) -> GuardrailResult:
     return checks.g13_repeated_tool(bundle.all_samples())
 
 
+def _g14(bundle: Bundle, config: CheckConfig) -> GuardrailResult:
+    datasets = {d: bundle.samples[d] for d in ("phase2", "phase3") if d in bundle.samples}
+    if not datasets:
+        return not_run(
+            "G14",
+            "prompt-blind shortcut classifier",
+            G14_THRESHOLD,
+            f"no phase2 or phase3 dataset in {bundle.data_dir}",
+        )
+    return checks.g14_shortcuts(datasets)
+
+
+G14_THRESHOLD = "axes 4, 5, 7, 8 <= 75%, all rows <= 85%"
+
 GUARDRAILS: tuple[Guardrail, ...] = (
     Guardrail("G1", "tool calls in preference pairs", ">= 80% of chosen and of rejected", _g1),
     Guardrail("G2", "non-empty, item-disjoint eval split", "eval non-empty, 0 shared items", _g2),
@@ -165,6 +179,7 @@ GUARDRAILS: tuple[Guardrail, ...] = (
     Guardrail("G11", "rows longer than max_length", "< 1% over the profile's max_length", _g11),
     Guardrail("G12", "minimum rows per method", "each method's train >= 1000", _g12),
     Guardrail("G13", "one tool repeated in a trajectory", "<= 3 calls of a tool", _g13),
+    Guardrail("G14", "prompt-blind shortcut classifier", G14_THRESHOLD, _g14),
 )
 
 
@@ -173,8 +188,8 @@ STAGE_GUARDRAILS: dict[str, tuple[str, ...]] = {
     "raw": ("G6",),
     "curated": ("G6",),
     "phase1": ("G2", "G4", "G6", "G7", "G8", "G11", "G12", "G13"),
-    "phase2": ("G1", "G2", "G6", "G7", "G8", "G11", "G12", "G13"),
-    "phase3": ("G2", "G6", "G7", "G8", "G11", "G12", "G13"),
+    "phase2": ("G1", "G2", "G6", "G7", "G8", "G11", "G12", "G13", "G14"),
+    "phase3": ("G2", "G6", "G7", "G8", "G11", "G12", "G13", "G14"),
     "phase4": ("G2", "G6", "G7", "G8", "G11"),
 }
 
@@ -184,7 +199,7 @@ def by_id(gid: str) -> Guardrail:
 
 
 def run_guardrails(bundle: Bundle, config: CheckConfig, ids: Sequence[str] | None = None) -> list[GuardrailResult]:
-    """The guardrails (all 13 by default) in order; a failure is reported, never stops the others."""
+    """The guardrails (all 14 by default) in order; a failure is reported, never stops the others."""
     return [g.run(bundle, config) for g in GUARDRAILS if ids is None or g.id in ids]
 
 

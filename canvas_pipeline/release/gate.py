@@ -4,7 +4,7 @@ A release refuses, listing every reason at once, when
 
 - the selection failed: no `eval/PROFILE/selection.json`, or `selected` is null;
 - any guardrail of the **lineage gate** did not PASS (failed, not run, or absent):
-  G1-G8 and G11-G13;
+  G1-G8 and G11-G14;
 - any guardrail FAILED, the informational ones included.
 
 The **informational** guardrails G9 (the nine trainer mini-trains: minutes, so the release
@@ -14,7 +14,7 @@ registry reports. NOT RUN there does not block a release; an explicit FAIL does.
 
 Where each result comes from (`lineage_guardrails`):
 
-- G1, G2, G4, G6, G7, G8, G9, G10, G11, G12, G13: the guardrail registry
+- G1, G2, G4, G6, G7, G8, G9, G10, G11, G12, G13, G14: the guardrail registry
   (`run_guardrails` over the data folder's bundle, configured by `check_config` with the
   profile tokenizer, as `canvas-train check` does). The datasets judged are the ones
   every checkpoint of the profile trained on.
@@ -41,9 +41,9 @@ from typing import Any
 from canvas_pipeline.guardrails.checks import g5_dry_runs
 from canvas_pipeline.guardrails.result import GuardrailResult, not_run
 
-LINEAGE_GATE: tuple[str, ...] = ("G1", "G2", "G3", "G4", "G5", "G6", "G7", "G8", "G11", "G12", "G13")
+LINEAGE_GATE: tuple[str, ...] = ("G1", "G2", "G3", "G4", "G5", "G6", "G7", "G8", "G11", "G12", "G13", "G14")
 INFORMATIONAL: tuple[str, ...] = ("G9", "G10")
-ALL_IDS: tuple[str, ...] = tuple(f"G{i}" for i in range(1, 14))
+ALL_IDS: tuple[str, ...] = tuple(f"G{i}" for i in range(1, 15))
 NO_DATASET: tuple[str, ...] = ("G3", "G9", "G10")  # read records or the project, not the datasets
 G9_NOTE = "not run by the release (nine mini-trains take minutes): `canvas-train check` runs it"
 
@@ -190,7 +190,7 @@ def _registry_results(out_dir: Path, profile: str, tokenizer_dir: Path | None) -
 def lineage_guardrails(
     out_dir: Path, profile: str, steps: Sequence[LineageStep], tokenizer_dir: Path | None
 ) -> list[GuardrailResult]:
-    """G1-G13 for the release of the checkpoint whose lineage is `steps`, in id order."""
+    """G1-G14 for the release of the checkpoint whose lineage is `steps`, in id order."""
     results = _registry_results(Path(out_dir), profile, tokenizer_dir)
     results["G3"] = lineage_g3(results["G3"], steps)
     results["G5"] = lineage_g5(steps)

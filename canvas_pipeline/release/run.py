@@ -211,7 +211,7 @@ def release_checkpoint(
 
     Raises ReleaseRefused (every reason, nothing written) when publishing was asked for
     without a repo_id or HF_TOKEN, when the selection failed, when a lineage-gate
-    guardrail (G1-G8, G11-G13) did not pass or any guardrail failed, or when the selected
+    guardrail (G1-G8, G11-G14) did not pass or any guardrail failed, or when the selected
     checkpoint or its bench record is missing. Raises ExportError when the released
     weights do not reproduce the checkpoint (nothing written), PublishError when the
     upload fails (the folder stays, its release.json says it was not published)."""

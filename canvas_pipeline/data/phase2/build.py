@@ -17,13 +17,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from canvas_pipeline.data.phase1.dialogue import NotApplicable
-from canvas_pipeline.data.phase2.axes import violated_axes
-from canvas_pipeline.data.phase2.mutations import MUTATIONS, Mutation, by_axis
+from canvas_pipeline.data.phase2.axes import calls_in, violated_axes
+from canvas_pipeline.data.phase2.mutations import MUTATIONS, Mutation, by_axis, directions
 from canvas_pipeline.data.phase2.points import DecisionPoint, assistant_calls, assistant_text, decision_points
+from canvas_pipeline.data.phase2.pool import SplitPool
 from canvas_pipeline.data.stage import Quarantine, StageReport, report_from
 from canvas_pipeline.guardrails.checks import g4_tool_balance, g7_known_tools, g8_round_trip
 from canvas_pipeline.guardrails.inputs import sample_from_row
 from canvas_pipeline.tools.chat_format import tools_json
+from canvas_pipeline.tools.codec import ToolCall
 from canvas_pipeline.tools.registry import load_registry
 
 STAGE = "phase2/dpo_pairs"
@@ -86,40 +88,56 @@ def usable_sources(phase1_rows: Sequence[dict[str, Any]], quarantine: Quarantine
     return kept
 
 
-def _chosen_calls_or_source(point: DecisionPoint, source: Mutation | None, rng: random.Random) -> tuple[list, int]:
-    """The calls the rejected side starts from, and which one an edit should change."""
+def _chosen_calls_or_source(
+    point: DecisionPoint, source: Mutation | None, rng: random.Random, pool: SplitPool
+) -> tuple[list[ToolCall] | str, int]:
+    """What the rejected side starts from (calls, or an answer's text), and which call an
+    edit should change (an extra call where the source added some)."""
     if source is not None:
-        calls = source.fn(point, rng)
+        made = source.fn(point, rng, pool)
+        if isinstance(made, str):
+            return made, -1
         needed = {c.name for c in point.calls}
-        extra = [i for i, c in enumerate(calls) if c.name not in needed]
-        return calls, (extra[rng.randrange(len(extra))] if extra else rng.randrange(len(calls)))
+        extra = [i for i, c in enumerate(made) if c.name not in needed]
+        return made, (extra[rng.randrange(len(extra))] if extra else rng.randrange(len(made)))
     if point.kind != "call":
         raise NotApplicable("edits and renders need a call decision")
     calls = list(point.calls)
     return calls, rng.randrange(len(calls))
 
 
-def rejected_message(point: DecisionPoint, recipe: Sequence[Mutation], rng: random.Random) -> dict[str, Any]:
+def rejected_message(
+    point: DecisionPoint, recipe: Sequence[Mutation], rng: random.Random, pool: SplitPool
+) -> dict[str, Any]:
     """Apply a recipe (at most one source, edits of distinct axes, at most one render)."""
     source = next((m for m in recipe if m.stage == "source"), None)
     render = next((m for m in recipe if m.stage == "render"), None)
-    calls, target = _chosen_calls_or_source(point, source, rng)
+    start, target = _chosen_calls_or_source(point, source, rng, pool)
+    edits = sorted((m for m in recipe if m.stage == "edit"), key=lambda m: EDIT_ORDER[m.axis])
+    if isinstance(start, str):
+        if edits or render is not None:
+            raise NotApplicable("an answer has no call to edit or render")
+        return assistant_text(start)
+    calls = list(start)
     # Tool changes first (they rebuild the arguments), then values, then keys: a later edit
     # never undoes what an earlier one broke.
-    for edit in sorted((m for m in recipe if m.stage == "edit"), key=lambda m: EDIT_ORDER[m.axis]):
-        calls[target] = edit.fn(calls[target], point, rng)
+    for edit in edits:
+        calls[target] = edit.fn(calls[target], point, rng, pool)
     if render is not None:
         return assistant_text(render.fn(calls, rng))
     return assistant_calls(calls, point.next_call_id())
 
 
-def _recipes(axes: tuple[int, ...], rng: random.Random) -> Iterator[tuple[Mutation, ...]]:
+def _recipes(axes: tuple[int, ...], rng: random.Random, direction: str = "") -> Iterator[tuple[Mutation, ...]]:
     """Every combination of one mutation per axis, in a seeded order, that has at most one
     source and one render (mixed pairs render only with Python-repr arguments, which keep
-    the calls readable so their other axes stay checkable)."""
+    the calls readable so their other axes stay checkable); `direction` keeps a single
+    axis to its mutations that go that way."""
     options = []
     for axis in axes:
         mutations = by_axis(axis)
+        if direction:
+            mutations = [m for m in mutations if m.direction == direction]
         if len(axes) > 1 and axis == 6:
             mutations = [m for m in mutations if m.name == "python_repr_arguments"]
         options.append(rng.sample(mutations, len(mutations)))
@@ -135,28 +153,48 @@ def _recipes(axes: tuple[int, ...], rng: random.Random) -> Iterator[tuple[Mutati
 class _PairMaker:
     def __init__(self, split: str, points: list[DecisionPoint], seed: int) -> None:
         self.split, self.points, self.seed = split, points, seed
+        self.pool = SplitPool.from_points(points)
         self.rows: list[dict[str, Any]] = []
         self.seen: set[str] = set()
         self.ineffective: Counter[str] = Counter()
+        self.inexact: Counter[str] = Counter()
 
-    def make(self, axes: tuple[int, ...], target: int, label: str) -> int:
-        rng = random.Random(f"phase2|{self.seed}|{self.split}|{label}")
+    def make(self, axes: tuple[int, ...], target: int, label: str, direction: str = "") -> int:
+        rng = random.Random(f"phase2|{self.seed}|{self.split}|{label}|{direction}")
         order = rng.sample(self.points, len(self.points))
         made = 0
         for point in order:
             if made >= target:
                 break
-            for recipe in _recipes(axes, rng):
+            for recipe in _recipes(axes, rng, direction):
                 try:
-                    rejected = rejected_message(point, recipe, rng)
+                    rejected = rejected_message(point, recipe, rng, self.pool)
                 except NotApplicable:
                     continue
-                if not set(axes) <= violated_axes(point, rejected) or violated_axes(point, point.chosen):
-                    self.ineffective["+".join(m.name for m in recipe)] += 1
+                name = "+".join(m.name for m in recipe)
+                broken = violated_axes(point, rejected)
+                if not set(axes) <= broken or violated_axes(point, point.chosen):
+                    self.ineffective[name] += 1
+                    continue
+                if broken != set(axes):  # an exact label or none
+                    self.inexact[name] += 1
                     continue
                 if self.add(point, rejected, recipe):
                     made += 1
                     break
+        return made
+
+    def make_both_ways(self, axis: int, target: int) -> dict[str, int]:
+        """An axis that goes both ways gets half its pairs each way, the other way making up
+        what one way cannot."""
+        ways = directions(axis)
+        if not ways:
+            return {"": self.make((axis,), target, f"axis{axis}")}
+        made = {way: self.make((axis,), target // len(ways), f"axis{axis}", way) for way in ways}
+        for way in ways:
+            short = target - sum(made.values())
+            if short > 0:
+                made[way] += self.make((axis,), short, f"axis{axis}-topup", way)
         return made
 
     def add(self, point: DecisionPoint, rejected: dict[str, Any], recipe: Sequence[Mutation]) -> bool:
@@ -175,11 +213,23 @@ class _PairMaker:
                 "tools": tools_json(),
                 "axis": axes[0] if len(axes) == 1 else axes,
                 "mutation": recipe[0].name if len(recipe) == 1 else [m.name for m in recipe],
+                "direction": next((m.direction for m in recipe if m.direction), ""),
                 "item_ids": list(point.item_ids),
                 "source_id": point.key,
             }
         )
         return True
+
+
+def chosen_more_calls(rows: Sequence[dict[str, Any]]) -> dict[str, float]:
+    """Per axis, the share of single-axis train pairs whose chosen side makes more calls than
+    the rejected one: 0 would mean "fewer calls wins" is a rule the data teaches."""
+    out = {}
+    for axis in range(1, 9):
+        pairs = [r for r in rows if r["split"] == "train" and r["axis"] == axis]
+        more = sum(len(calls_in(r["chosen"][0])) > len(calls_in(r["rejected"][0])) for r in pairs)
+        out[f"train.axis{axis}_chosen_more_calls"] = round(more / len(pairs), 4) if pairs else 0.0
+    return out
 
 
 def build_phase2(phase1_rows: Sequence[dict[str, Any]], config: Phase2Config = Phase2Config()) -> Phase2Result:
@@ -193,8 +243,10 @@ def build_phase2(phase1_rows: Sequence[dict[str, Any]], config: Phase2Config = P
         maker = _PairMaker(split, points, config.seed)
         for axis, train_target in enumerate(config.axis_targets, start=1):
             target = round(train_target * scale)
-            extra[f"{split}.axis{axis}"] = maker.make((axis,), target, f"axis{axis}")
+            made = maker.make_both_ways(axis, target)
+            extra[f"{split}.axis{axis}"] = sum(made.values())
             extra[f"{split}.axis{axis}_target"] = target
+            extra.update({f"{split}.axis{axis}_{way}": n for way, n in made.items() if way})
         mixed_target = round(config.mixed_target * scale)
         per_combo = -(-mixed_target // len(MIXED_AXES))
         made = 0
@@ -205,10 +257,12 @@ def build_phase2(phase1_rows: Sequence[dict[str, Any]], config: Phase2Config = P
         extra[f"{split}.pairs"] = len(maker.rows)
         extra[f"{split}.decision_points"] = len(points)
         extra[f"{split}.mutations_not_effective"] = sum(maker.ineffective.values())
+        extra[f"{split}.mutations_not_exact"] = sum(maker.inexact.values())
         rows += maker.rows
     mutation_counts = Counter(
         m for r in rows for m in ([r["mutation"]] if isinstance(r["mutation"], str) else r["mutation"])
     )
     extra.update({f"mutation.{name}": mutation_counts.get(name, 0) for name in (m.name for m in MUTATIONS)})
+    extra.update(chosen_more_calls(rows))
     report = report_from(STAGE, rows_in=len(phase1_rows), rows_out=len(sources), quarantine=quarantine, **extra)
     return Phase2Result(rows, quarantine, report)

@@ -14,6 +14,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from canvas_pipeline.data.backend import parse_iso
+from canvas_pipeline.data.student_view import human_date
 from canvas_pipeline.tools.chat_format import SYSTEM_INSTRUCTIONS, message_calls, system_prompt
 from canvas_pipeline.tools.codec import ToolCall
 
@@ -94,3 +96,34 @@ def assistant_calls(calls: list[ToolCall], first_id: int) -> Message:
 
 def assistant_text(text: str) -> Message:
     return {"role": "assistant", "content": text}
+
+
+def revealed(point: DecisionPoint) -> str:
+    """Everything the model could read before deciding: tool responses and user turns."""
+    return "\n".join(str(m.get("content") or "") for m in point.prompt if m["role"] in ("tool", "user"))
+
+
+def prior_calls(point: DecisionPoint) -> list[ToolCall]:
+    """Calls already made in the conversation (their results are in the prompt)."""
+    return [c for m in point.prompt if m["role"] == "assistant" for c in message_calls(m)]
+
+
+def unrevealed_dependency(call: ToolCall, revealed: str) -> bool:
+    """The call uses an id, a slot or a date the conversation has not shown yet."""
+    args = call.arguments
+    ids = [args["course_id"]] if isinstance(args.get("course_id"), int) else []
+    if isinstance(args.get("course_ids"), list):
+        ids += [c for c in args["course_ids"] if isinstance(c, int)]
+    if any(f'"course_id":{cid}' not in revealed for cid in ids):
+        return True
+    if isinstance(args.get("event_id"), str) and f'"event_id":"{args["event_id"]}"' not in revealed:
+        return True
+    if call.name == "calendar.create_event" and isinstance(args.get("start_iso"), str):
+        return f'"start":"{args["start_iso"]}"' not in revealed
+    if call.name == "study.spaced_schedule" and isinstance(args.get("exam_iso"), str):
+        try:
+            stated = human_date(parse_iso(args["exam_iso"]))
+        except ValueError:
+            return False
+        return args["exam_iso"] not in revealed and stated not in revealed
+    return False

@@ -1,6 +1,8 @@
 """Phase 3: KTO feedback. A desirable completion is what a trajectory did at a decision
 point; an undesirable one is a single-axis mutation at a different point (unpaired, as KTO
-wants). Both stay on their trajectory's side of the split."""
+wants). Desirable points are drawn to match the undesirable completions' shapes (the same
+tools called, or text), so a completion's tools do not give its label away (G14). Both
+stay on their trajectory's side of the split."""
 
 from __future__ import annotations
 
@@ -11,14 +13,19 @@ from dataclasses import dataclass
 from typing import Any
 
 from canvas_pipeline.data.phase1.dialogue import NotApplicable
-from canvas_pipeline.data.phase2.axes import violated_axes
+from canvas_pipeline.data.phase2.axes import calls_in, violated_axes
 from canvas_pipeline.data.phase2.build import rejected_message, usable_sources
 from canvas_pipeline.data.phase2.mutations import MUTATIONS
 from canvas_pipeline.data.phase2.points import DecisionPoint, decision_points
+from canvas_pipeline.data.phase2.pool import SplitPool
 from canvas_pipeline.data.stage import Quarantine, StageReport, report_from
 from canvas_pipeline.tools.chat_format import tools_json
 
 STAGE = "phase3/kto_feedback"
+# Unpaired, an over-calling completion is marked by its call count alone (desirable sides
+# make two calls at one point in fifty): KTO learns parsimony from under-calling only, DPO
+# from both ways (G14 measures it).
+KTO_SKIPPED = frozenset({"over_calling"})
 
 
 @dataclass(frozen=True)
@@ -63,16 +70,54 @@ def _row(split: str, n: int, point: DecisionPoint, completion: dict[str, Any], l
     }
 
 
-def _undesirable(point: DecisionPoint, rng: random.Random, start: int) -> tuple[dict[str, Any], Any] | None:
+def _undesirable(
+    point: DecisionPoint, rng: random.Random, start: int, pool: SplitPool, skip: set[str]
+) -> tuple[dict[str, Any], Any] | None:
+    """The first single-axis mutation (round robin from `start`, none named in `skip`) that
+    breaks exactly its axis here."""
     for offset in range(len(MUTATIONS)):
         mutation = MUTATIONS[(start + offset) % len(MUTATIONS)]
+        if mutation.name in skip:
+            continue
         try:
-            message = rejected_message(point, (mutation,), rng)
+            message = rejected_message(point, (mutation,), rng, pool)
         except NotApplicable:
             continue
-        if mutation.axis in violated_axes(point, message):
+        if violated_axes(point, message) == {mutation.axis}:
             return message, mutation
     return None
+
+
+def _shape(message: dict[str, Any]) -> tuple[str, ...]:
+    """What a completion looks like without its values: the tools it calls, or text."""
+    calls = calls_in(message)
+    return tuple(sorted(c.name for c in calls)) if calls else ("text",)
+
+
+def matched_desirables(
+    bad_points: Sequence[DecisionPoint], bad_messages: Sequence[dict[str, Any]], order: Sequence[DecisionPoint], n: int
+) -> list[DecisionPoint]:
+    """`n` desirable points, none an undesirable row's point: first, for each undesirable
+    completion, a point whose right continuation has the same shape (the same tools, or
+    text), so that the tools a completion calls say nothing about its label; then the rest
+    in the seeded order."""
+    used = {p.key for p in bad_points}
+    by_shape: dict[tuple[str, ...], list[DecisionPoint]] = {}
+    for point in order:
+        if point.key not in used:
+            by_shape.setdefault(_shape(point.chosen), []).append(point)
+    chosen: dict[str, DecisionPoint] = {}
+    for message in bad_messages:
+        options = by_shape.get(_shape(message))
+        if options and len(chosen) < n:
+            point = options.pop()
+            chosen[point.key] = point
+    for point in order:
+        if len(chosen) >= n:
+            break
+        if point.key not in used and point.key not in chosen:
+            chosen[point.key] = point
+    return list(chosen.values())
 
 
 def build_phase3(phase1_rows: Sequence[dict[str, Any]], config: Phase3Config = Phase3Config()) -> Phase3Result:
@@ -85,18 +130,27 @@ def build_phase3(phase1_rows: Sequence[dict[str, Any]], config: Phase3Config = P
         want_good, want_bad = round(config.train_desirable * scale), round(config.train_undesirable * scale)
         rng = random.Random(f"phase3|{config.seed}|{split}")
         points = [p for row in sources if row["split"] == split for p in decision_points(row)]
+        pool = SplitPool.from_points(points)
         order = rng.sample(points, len(points))
         # With fewer points than asked for, keep the desirable share (G12 then reports the shortfall).
         n_good = min(want_good, round(len(order) * want_good / (want_good + want_bad)))
-        split_rows = [_row(split, k, p, p.chosen, True, None) for k, p in enumerate(order[:n_good])]
-        axes: Counter[int] = Counter()
-        for point in order[n_good:]:
-            if len(split_rows) - n_good >= want_bad:
+        bad: list[tuple[DecisionPoint, dict[str, Any], Any]] = []
+        for point in order:
+            if len(bad) >= min(want_bad, len(order) - n_good):
                 break
-            made = _undesirable(point, rng, start=len(split_rows))
+            made = _undesirable(point, rng, start=len(bad), pool=pool, skip=KTO_SKIPPED)
             if made is not None:
-                split_rows.append(_row(split, len(split_rows), point, made[0], False, made[1]))
-                axes[made[1].axis] += 1
+                bad.append((point, *made))
+        good = matched_desirables([b[0] for b in bad], [b[1] for b in bad], order, n_good)
+        split_rows = [_row(split, k, p, p.chosen, True, None) for k, p in enumerate(good)]
+        axes: Counter[int] = Counter()
+        for point, message, mutation in bad:
+            split_rows.append(_row(split, len(split_rows), point, message, False, mutation))
+            axes[mutation.axis] += 1
+        n_good = len(good)
+        extra[f"{split}.desirable_shape_matched"] = sum(
+            _shape(p.chosen) in {_shape(m) for m in (b[1] for b in bad)} for p in good
+        )
         n_bad = len(split_rows) - n_good
         if not n_good or not n_bad:
             raise ValueError(f"phase 3 {split}: {n_good} desirable and {n_bad} undesirable rows; phase 1 is too small")

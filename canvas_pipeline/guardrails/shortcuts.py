@@ -1,0 +1,151 @@
+"""G14: can a model tell the right side from the wrong one without reading the prompt?
+
+A preference pair (or a KTO row) teaches tool use only when which side is right depends on
+the conversation so far. If a classifier that sees the completions alone, never the
+prompt, picks the chosen side far above chance, the data carries a shortcut (a marker only
+rejected sides have, the longer side always losing, a closed list of wrong values) and a
+preference method can score well on it while learning nothing about the tools.
+
+The classifier is a bag of n-grams (words, tool names and Gemma-4 control tokens) with a
+logistic regression, scored out of fold with grouped cross-validation: all rows made from
+one source trajectory are in the same fold, so a trajectory's own wording cannot carry
+over. Pairs are scored as a difference of the two sides' counts and trained in both
+orders with no intercept, so the verdict does not depend on which side is listed first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import sparse
+from sklearn.feature_extraction.text import CountVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GroupKFold
+
+# Axes whose wrong side is wrong only given the conversation (over- or under-calling, order,
+# the family the request needs, stopping or going on): a prompt-blind score above the
+# threshold on any of them means the data teaches a shortcut. Axes 1, 2, 3 and 6 (a name not
+# in the registry, an invented key, a broken envelope) are wrong in any context and are
+# reported, not gated.
+CONTEXT_AXES = (4, 5, 7, 8)
+AXIS_THRESHOLD = 0.75
+OVERALL_THRESHOLD = 0.85
+MIN_ROWS = 20  # fewer rows than this on an axis: reported (None), too few to judge
+TOKEN_PATTERN = r"<\|?[a-z_]+\|?>|[A-Za-z_][\w.]*|\d+|[^\s\w]"
+
+
+@dataclass(frozen=True)
+class ShortcutRow:
+    """One row as the classifier sees it: the completions only (a pair: chosen then
+    rejected; a KTO row: its one completion and label), the axes it is labelled with
+    (empty for desirable rows) and the group (source trajectory) it must not be split from."""
+
+    texts: tuple[str, ...]
+    axes: tuple[int, ...]
+    group: str
+    label: bool = True  # KTO: desirable?
+
+
+@dataclass(frozen=True)
+class ShortcutScores:
+    overall: float | None
+    per_axis: dict[str, float | None]  # "4" -> accuracy; "mixed" for multi-axis pairs
+    rows: dict[str, int]
+
+    def offenders(self) -> list[str]:
+        out = [
+            f"axis {axis}: prompt-blind accuracy {self.per_axis[str(axis)]:.1%} > {AXIS_THRESHOLD:.0%} "
+            f"({self.rows[str(axis)]} rows)"
+            for axis in CONTEXT_AXES
+            if (self.per_axis.get(str(axis)) or 0.0) > AXIS_THRESHOLD
+        ]
+        if self.overall is not None and self.overall > OVERALL_THRESHOLD:
+            out.append(f"all rows: prompt-blind accuracy {self.overall:.1%} > {OVERALL_THRESHOLD:.0%}")
+        return out
+
+
+def _vectorizer() -> CountVectorizer:
+    return CountVectorizer(token_pattern=TOKEN_PATTERN, lowercase=False, ngram_range=(1, 2), min_df=2)
+
+
+def _folds(groups: Sequence[str], seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    n_groups = len(set(groups))
+    if n_groups < 2:
+        return []
+    splitter = GroupKFold(n_splits=min(5, n_groups), shuffle=True, random_state=seed)
+    return list(splitter.split(np.zeros(len(groups)), groups=list(groups)))
+
+
+def pair_accuracy(rows: Sequence[ShortcutRow], seed: int = 0) -> float | None:
+    """Out-of-fold share of pairs whose chosen side the prompt-blind classifier ranks above
+    the rejected one (a tie counts half); None below MIN_ROWS pairs or two groups."""
+    if len(rows) < MIN_ROWS:
+        return None
+    folds = _folds([r.group for r in rows], seed)
+    if not folds:
+        return None
+    correct = 0.0
+    for train, test in folds:
+        vectorizer = _vectorizer().fit([t for i in train for t in rows[i].texts])
+        diff = vectorizer.transform([rows[i].texts[0] for i in train]) - vectorizer.transform(
+            [rows[i].texts[1] for i in train]
+        )
+        x = sparse.vstack([diff, -diff])
+        y = np.r_[np.ones(diff.shape[0]), np.zeros(diff.shape[0])]
+        model = LogisticRegression(fit_intercept=False, max_iter=2000, random_state=seed).fit(x, y)
+        held = vectorizer.transform([rows[i].texts[0] for i in test]) - vectorizer.transform(
+            [rows[i].texts[1] for i in test]
+        )
+        score = held @ model.coef_.ravel()
+        correct += float((score > 0).sum() + 0.5 * (score == 0).sum())
+    return round(correct / len(rows), 4)
+
+
+def single_accuracy(rows: Sequence[ShortcutRow], seed: int = 0) -> float | None:
+    """Out-of-fold balanced accuracy of telling desirable from undesirable completions
+    (KTO rows) without the prompt; None when a class is missing or rows are too few."""
+    labels = np.array([r.label for r in rows])
+    if len(rows) < MIN_ROWS or labels.all() or not labels.any():
+        return None
+    folds = _folds([r.group for r in rows], seed)
+    if not folds:
+        return None
+    predicted = np.zeros(len(rows), dtype=bool)
+    for train, test in folds:
+        if len(set(labels[train])) < 2:
+            predicted[test] = labels[train][0]
+            continue
+        vectorizer = _vectorizer().fit([rows[i].texts[0] for i in train])
+        model = LogisticRegression(max_iter=2000, class_weight="balanced", random_state=seed)
+        model.fit(vectorizer.transform([rows[i].texts[0] for i in train]), labels[train])
+        predicted[test] = model.predict(vectorizer.transform([rows[i].texts[0] for i in test]))
+    recalls = [float((predicted[labels == v] == v).mean()) for v in (True, False)]
+    return round(sum(recalls) / 2, 4)
+
+
+def _axis_key(axes: tuple[int, ...]) -> str | None:
+    if not axes:
+        return None
+    return str(axes[0]) if len(axes) == 1 else "mixed"
+
+
+def shortcut_scores(rows: Sequence[ShortcutRow], kind: str, seed: int = 0) -> ShortcutScores:
+    """Prompt-blind accuracy on all rows and per axis, each axis with a classifier of its own
+    (a shortcut one axis carries may drown in the others). `kind` is "preference" (pairs)
+    or "kto" (per axis: that axis's undesirable rows against every desirable row)."""
+    score = pair_accuracy if kind == "preference" else single_accuracy
+    keys = sorted({k for r in rows if (k := _axis_key(r.axes))}, key=lambda k: (k == "mixed", k))
+    per_axis: dict[str, float | None] = {}
+    counts: dict[str, int] = {}
+    for key in keys:
+        subset = [r for r in rows if _axis_key(r.axes) == key or (kind == "kto" and r.label)]
+        counts[key] = sum(_axis_key(r.axes) == key for r in rows)
+        per_axis[key] = score(subset, seed) if counts[key] >= MIN_ROWS else None
+    return ShortcutScores(score(rows, seed), per_axis, counts)
+
+
+def describe(scores: ShortcutScores) -> Mapping[str, object]:
+    """The check's value: overall and per-axis accuracy (chance is 50%) and the row counts."""
+    return {"overall": scores.overall, "per_axis": scores.per_axis, "rows": scores.rows}
