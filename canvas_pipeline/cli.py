@@ -24,6 +24,14 @@ def _print_report(report: object) -> None:
     dropped = ", ".join(f"{k}={v}" for k, v in report.dropped.items()) or "none"
     counts = f"in={report.rows_in:<6} out={report.rows_out:<6} retained={report.retained:.1%}"
     print(f"{report.stage:<28} {counts}  dropped: {dropped}")
+    for key in sorted(k for k in report.extra if k.endswith(".rows_in")):
+        name = key[: -len(".rows_in")]
+        extra = report.extra
+        drops = ", ".join(
+            f"{k.split('.dropped.')[1]}={v}" for k, v in extra.items() if k.startswith(f"{name}.dropped.")
+        )
+        sub = f"in={extra[key]:<6} out={extra[f'{name}.rows_out']:<6} retained={extra[f'{name}.retained']:.1%}"
+        print(f"  {name:<26} {sub}  quarantined: {drops or 'none'}")
 
 
 def cmd_data(args: argparse.Namespace) -> int:

@@ -291,4 +291,4 @@ def test_priority_pairs_become_reranker_items(bench: list[dict[str, Any]], real_
     for row in from_pairs:
         assert row["expected_tools"] == ["reranker.priority_hint"]
         assert row["expected_args"][0]["query"][0] in real_queries
-        assert any(i.startswith("pair_course:") for i in row["item_ids"])
+        assert any(i.startswith("pair_item:") for i in row["item_ids"])

@@ -53,6 +53,12 @@ class PriorityPair:
     courses: tuple[str, str]
 
 
+def pair_item_id(text: str) -> str:
+    """The item id of a priority-pair item (the reranker's item string): what G2 keeps
+    disjoint between splits."""
+    return "pair_item:" + hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 def _seeded_fraction(*parts: object) -> float:
     digest = hashlib.sha256("|".join(map(str, parts)).encode()).hexdigest()
     return int(digest[:8], 16) / 0xFFFFFFFF
@@ -506,7 +512,7 @@ class Backend:
     def priority_hint(self, query: str, item_a: str, item_b: str) -> dict[str, Any]:
         labelled = self.pairs.get((item_a, item_b))
         if labelled is not None:
-            self.touched.update(f"pair_course:{c}" for c in labelled.courses)
+            self.touched.update(pair_item_id(text) for text in (labelled.item_a, labelled.item_b))
             return {"more_urgent": labelled.preferred, "source": "priority model"}
         scores = []
         for text in (item_a, item_b):

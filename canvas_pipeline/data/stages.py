@@ -12,6 +12,7 @@
     OUT/phase3/kto_feedback.jsonl        TRL unpaired: prompt, completion, label, tools, split, axis, mutation, ...
     OUT/phase4/benchmark.jsonl           bench items: prompt, expected_tools, expected_args, min_calls, category, ...
     OUT/<stage>/quarantine.parquet       every rejected row: stage, source, line, record_id, reason, detail, payload
+    OUT/phase1/pair_quarantine.parquet   every priority pair left out (its two items in different splits)
     OUT/<stage>/report.json              rows_in, rows_out, retained, dropped.<reason>, stage figures
 """
 
@@ -29,6 +30,7 @@ from canvas_pipeline.data.demo_term import DemoTermConfig, write_demo_term
 from canvas_pipeline.data.ingest import ingest_raw_dir
 from canvas_pipeline.data.io import atomic_write_text, read_jsonl, write_jsonl, write_parquet
 from canvas_pipeline.data.phase1.build import Phase1Config, Quotas, assign_course_splits, build_phase1, pairs_by_split
+from canvas_pipeline.data.phase1.pair_split import STAGE as PAIR_STAGE
 from canvas_pipeline.data.phase2.build import Phase2Config, build_phase2
 from canvas_pipeline.data.phase3.build import Phase3Config, build_phase3
 from canvas_pipeline.data.phase4.build import Phase4Config, build_phase4
@@ -139,7 +141,10 @@ def run_phase1_stage(
         "disabled_intents": result.disabled_intents,
         "split_of_course": {str(k): v for k, v in sorted(result.split_of_course.items())},
     }
-    return _save_dataset(out_dir, PHASE1, result.rows, result.quarantine, result.report, extra)
+    report = _save_dataset(out_dir, PHASE1, result.rows, result.quarantine, result.report, extra)
+    pair_quarantine = Quarantine(PAIR_STAGE, list(result.pair_quarantine))
+    write_parquet(stage_dir(out_dir, PHASE1) / "pair_quarantine.parquet", pair_quarantine.to_frame())
+    return report
 
 
 def run_phase2_stage(out_dir: Path, config: Phase2Config) -> StageReport:
@@ -176,7 +181,7 @@ def demo_split_inputs(seed: int, split: str) -> tuple[list[StudentView], list[Pr
         run_scrub_stage(out)
         items, pairs, scrubber = curated_inputs(out, "rule", None)
     split_of_course = assign_course_splits(items, seed, config.split_fractions)
-    pools, _ = pairs_by_split(pairs, seed, config.pair_fractions)
+    pools = pairs_by_split(pairs, seed, config.pair_fractions).pools
     return [v for v in views_from_items(items, split_of_course) if v.split == split], pools[split], scrubber
 
 

@@ -26,6 +26,8 @@ def stage_metadata(report: StageReport, folder: Path) -> dict[str, Any]:
     metadata["dagster/row_count"] = report.rows_out
     metadata["path"] = dg.MetadataValue.path(str(folder))
     metadata["quarantine"] = dg.MetadataValue.path(str(folder / "quarantine.parquet"))
+    if (folder / "pair_quarantine.parquet").is_file():
+        metadata["pair_quarantine"] = dg.MetadataValue.path(str(folder / "pair_quarantine.parquet"))
     return metadata
 
 

@@ -32,7 +32,7 @@ class BackendFactory:
     def from_frames(cls, items: pl.DataFrame, pairs: pl.DataFrame, phase1: Phase1Config) -> BackendFactory:
         splits = assign_course_splits(items, phase1.seed, phase1.split_fractions)
         views = {(v.term, v.split): v for v in views_from_items(items, splits)}
-        pools, _ = pairs_by_split(pairs, phase1.seed, phase1.pair_fractions)
+        pools = pairs_by_split(pairs, phase1.seed, phase1.pair_fractions).pools
         return cls(views, pools)
 
     @classmethod

@@ -87,24 +87,36 @@ def g4_tool_balance(
     )
 
 
+def _retention_entries(stage: str, report: Mapping[str, Any]) -> list[tuple[str, float, str]]:
+    """(name, retained, line) for a stage's rows and for each other input it reports as
+    `NAME.rows_in/rows_out/retained/dropped.*` (phase 1's priority pairs)."""
+    entries = []
+    for prefix in ["", *sorted(k[: -len(".retained")] + "." for k in report if k.endswith(".retained"))]:
+        retained = float(report.get(f"{prefix}retained", 1.0))
+        drops = {k[len(prefix) + len("dropped.") :]: v for k, v in report.items() if k.startswith(f"{prefix}dropped.")}
+        name = f"{stage}.{prefix[:-1]}" if prefix else stage
+        line = f"{name}: {report.get(f'{prefix}rows_in')} -> {report.get(f'{prefix}rows_out')} rows ({retained:.1%})"
+        entries.append((name, retained, f"{line}, dropped {drops}"))
+    return entries
+
+
 def g6_retention(
     reports: Mapping[str, Mapping[str, Any]], allow_shrinkage: Mapping[str, str], min_retained: float = 0.7
 ) -> GuardrailResult:
-    """G6: every stage keeps >= 70% of its input rows, unless a reason is configured for it."""
+    """G6: every stage keeps >= 70% of its input rows (and of any other input it counts, such
+    as phase 1's priority pairs), unless a reason is configured for it."""
     name, threshold = "rows kept per stage", f">= {min_retained:.0%} retained, or an explicit allow_shrinkage reason"
     value, offenders, allowed = {}, [], []
     for stage, report in reports.items():
-        retained = float(report.get("retained", 1.0))
-        value[stage] = retained
-        if retained >= min_retained:
-            continue
-        reason = allow_shrinkage.get(stage, "").strip()
-        line = f"{stage}: {report.get('rows_in')} -> {report.get('rows_out')} rows ({retained:.1%})"
-        if reason:
-            allowed.append(f"{line}, allowed: {reason}")
-        else:
-            drops = {k[len("dropped.") :]: v for k, v in report.items() if k.startswith("dropped.")}
-            offenders.append(f"{line}, dropped {drops}")
+        for entry, retained, line in _retention_entries(stage, report):
+            value[entry] = retained
+            if retained >= min_retained:
+                continue
+            reason = (allow_shrinkage.get(entry) or allow_shrinkage.get(stage, "")).strip()
+            if reason:
+                allowed.append(f"{line}, allowed: {reason}")
+            else:
+                offenders.append(line)
     if not reports:
         offenders.append("no stage reports")
     details, n = capped(offenders + allowed)

@@ -27,6 +27,7 @@ from canvas_pipeline.data.calendar import Event, build_calendar
 from canvas_pipeline.data.io import dumps_canonical
 from canvas_pipeline.data.phase1.dialogue import Dialogue, NotApplicable, Phrasebook, RejectedCandidate
 from canvas_pipeline.data.phase1.intents import INTENTS, Intent
+from canvas_pipeline.data.phase1.pair_split import PairSplit, split_pairs
 from canvas_pipeline.data.pii import Scrubber
 from canvas_pipeline.data.schemas import Trajectories
 from canvas_pipeline.data.stage import Quarantine, StageReport, report_from
@@ -37,6 +38,7 @@ from canvas_pipeline.tools.registry import load_registry
 
 STAGE = "phase1/sft_trajectories"
 SPLITS = ("train", "test", "bench")
+PAIR_TRAIN_SHARE = 0.5  # the train split keeps at least half of the priority pairs
 
 
 @dataclass(frozen=True)
@@ -57,8 +59,10 @@ class Phase1Config:
     test_size: int = 400
     test_item_fraction: float = 0.15
     bench_item_fraction: float = 0.15
-    pair_test_fraction: float = 0.2
-    pair_bench_fraction: float = 0.35
+    # Priority pairs: the least share of all pairs each split keeps (items, not courses, are
+    # split; `pair_split`): as many pairs used as the pair graph allows, the rest quarantined.
+    pair_test_fraction: float = 0.05
+    pair_bench_fraction: float = 0.08
     quotas: Quotas = Quotas()
     # A train conversation's student takes at least this many of the split's courses (a
     # seeded subset; None: all of them, always). The held-out views list other courses and
@@ -71,7 +75,7 @@ class Phase1Config:
 
     @property
     def pair_fractions(self) -> dict[str, float]:
-        return {"test": self.pair_test_fraction, "bench": self.pair_bench_fraction}
+        return {"train": PAIR_TRAIN_SHARE, "test": self.pair_test_fraction, "bench": self.pair_bench_fraction}
 
 
 @dataclass
@@ -82,6 +86,7 @@ class Phase1Result:
     split_of_course: dict[int, str]
     tool_counts: dict[str, dict[str, int]]
     disabled_intents: dict[str, list[str]] = field(default_factory=dict)
+    pair_quarantine: list[dict[str, Any]] = field(default_factory=list)  # priority pairs left out
 
 
 def _rank(seed: int, key: object) -> str:
@@ -112,51 +117,9 @@ def assign_course_splits(items: pl.DataFrame, seed: int, fractions: dict[str, fl
     return split
 
 
-def pair_label(side: dict[str, Any]) -> str:
-    """A priority-pair item in the reranker's '[TYPE] Title @COURSEcode STATUS Npts' form."""
-    type_code = {"graded_assignment": "ASGN", "quiz": "QUIZ", "exam": "EXAM"}.get(side["type"], "PART")
-    if side["submitted"]:
-        status = "SUBMITTED"
-    elif side["missing"]:
-        status = "MISSING"
-    elif side["hours_until"] is None:
-        status = "NO_DUE_DATE"
-    elif side["hours_until"] <= 0:
-        status = "OVERDUE"
-    else:
-        status = "UNSUBMITTED"
-    points = "?" if side["points"] is None else f"{side['points']:g}"
-    return f"[{type_code}] {side['title']} @{side['course']} {status} {points}pts"
-
-
-def pairs_by_split(
-    pairs: pl.DataFrame, seed: int, fractions: dict[str, float]
-) -> tuple[dict[str, list[PriorityPair]], int]:
-    """Labelled pairs whose two courses fall in the same split (pair courses are split like
-    Canvas courses); pairs straddling two splits are left out (returned count) so no pair
-    course is seen in two splits."""
-    courses = sorted(set(pairs["a_course"].to_list()) | set(pairs["b_course"].to_list()), key=lambda c: _rank(seed, c))
-    side: dict[str, str] = {}
-    start = 0
-    for name, fraction in fractions.items():
-        n = max(1, round(fraction * len(courses))) if courses else 0
-        side.update({c: name for c in courses[start : start + n]})
-        start += n
-    side.update({c: "train" for c in courses[start:]})
-    out: dict[str, list[PriorityPair]] = {s: [] for s in SPLITS}
-    straddling = 0
-    for row in pairs.iter_rows(named=True):
-        a = {k[2:]: v for k, v in row.items() if k.startswith("a_")}
-        b = {k[2:]: v for k, v in row.items() if k.startswith("b_")}
-        if side[a["course"]] != side[b["course"]]:
-            straddling += 1
-            continue
-        out[side[a["course"]]].append(
-            PriorityPair(
-                row["pair_id"], row["query"], pair_label(a), pair_label(b), row["preferred"], (a["course"], b["course"])
-            )
-        )
-    return out, straddling
+def pairs_by_split(pairs: pl.DataFrame, seed: int, fractions: dict[str, float]) -> PairSplit:
+    """The priority pairs each split may use, and those left out (`pair_split.split_pairs`)."""
+    return split_pairs(pairs, seed, fractions)
 
 
 class QuotaPlanner:
@@ -448,7 +411,8 @@ def build_phase1(
     """Trajectories for the train and test splits, the rejected candidates, and the report."""
     split_of_course = assign_course_splits(items, config.seed, config.split_fractions)
     views = views_from_items(items, split_of_course)
-    pair_pools, straddling = pairs_by_split(pairs, config.seed, config.pair_fractions)
+    pair_split = pairs_by_split(pairs, config.seed, config.pair_fractions)
+    pair_pools = pair_split.pools
     quarantine = Quarantine(STAGE)
     generators = {}
     for split, target in (("train", config.train_size), ("test", config.test_size)):
@@ -473,8 +437,7 @@ def build_phase1(
         "test_rows": len(generators["test"].rows),
         "no_call_rows": sum(1 for r in rows if not r["tools_used"]),
         **{f"{s}_courses": sum(1 for v in split_of_course.values() if v == s) for s in SPLITS},
-        **{f"pairs_{s}": len(pair_pools[s]) for s in SPLITS},
-        "pairs_straddling_splits": straddling,
+        **pair_split.report(),
         "not_applicable_attempts": sum(sum(g.stats.not_applicable.values()) for g in generators.values()),
         "tool_cv_train": round(tool_cv(counts["train"], tools), 4),
         "tool_cv_test": round(tool_cv(counts["test"], tools), 4),
@@ -495,6 +458,7 @@ def build_phase1(
         split_of_course=split_of_course,
         tool_counts=counts,
         disabled_intents={s: g.stats.disabled for s, g in generators.items()},
+        pair_quarantine=pair_split.left_out,
     )
 
 

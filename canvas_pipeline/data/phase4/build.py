@@ -126,7 +126,7 @@ def build_phase4(
     fractions, so the same courses are held out)."""
     split_of_course = assign_course_splits(items, phase1.seed, phase1.split_fractions)
     views = [v for v in views_from_items(items, split_of_course) if v.split == "bench"]
-    pair_pools, _ = pairs_by_split(pairs, phase1.seed, phase1.pair_fractions)
+    pair_pools = pairs_by_split(pairs, phase1.seed, phase1.pair_fractions).pools
     quarantine = Quarantine(STAGE)
     generator = SplitGenerator(
         "bench",
