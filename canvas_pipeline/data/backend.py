@@ -53,6 +53,14 @@ class PriorityPair:
     courses: tuple[str, str]
 
 
+PLURALS = {"quiz": "quizzes"}
+
+
+def _count(n: int, noun: str) -> str:
+    """ "1 quiz", "14 quizzes", "3 assignments"."""
+    return f"{n} {noun if n == 1 else PLURALS.get(noun, noun + 's')}"
+
+
 def pair_item_id(text: str) -> str:
     """The item id of a priority-pair item (the reranker's item string): what G2 keeps
     disjoint between splits."""
@@ -243,7 +251,7 @@ class Backend:
         )[:3]
         for item in exams + majors:
             self.touched.add(f"item:{item.item_id}")
-        structure = ", ".join(f"{n} {kind}{'s' if n != 1 else ''}" for kind, n in sorted(counts.items()))
+        structure = ", ".join(_count(n, kind) for kind, n in sorted(counts.items()))
         exam_text = (
             "; ".join(f"{i.title} ({local_iso(i.due_at) if i.due_at else 'date to be announced'})" for i in exams)
             or "no exams listed"
@@ -477,21 +485,57 @@ class Backend:
         weekly_hours_available: int = 10,
         ramp_factor: float = 1.5,
     ) -> dict[str, Any]:
+        """Each deadline's estimated hours spread over the weeks before it (the last quarter
+        of the remaining time weighted by `ramp_factor`), never more in a week than the
+        student has (`weekly_hours_available`, ramped); past deadlines are skipped and said
+        so, and no week is planned after the last deadline."""
         end = parse_iso(semester_end_iso)
         if end <= self.now:
             return {"error": "semester_end_iso is in the past"}
         if not deadlines:
             return {"error": "deadlines is empty"}
-        weeks = max(1, math.ceil((end - self.now).days / 7))
-        ramp_start = math.floor(weeks * 0.75)
-        plan = []
         dues = sorted(((parse_iso(d["due_iso"]), d) for d in deadlines), key=lambda pair: pair[0])
-        for week in range(min(weeks, 16)):
-            week_start = self.now + timedelta(days=7 * week)
-            focus = next((d["title"] for due, d in dues if due >= week_start), dues[-1][1]["title"])
-            hours = weekly_hours_available * (ramp_factor if week >= ramp_start else 1.0)
-            plan.append({"week_of": local_iso(week_start)[:10], "hours": round(hours, 1), "focus": focus})
-        return {"weeks": plan, "total_estimated_hours": sum(d["estimated_hours"] for d in deadlines)}
+        skipped = [d["title"] for due, d in dues if due <= self.now]
+        dues = [(min(due, end), d) for due, d in dues if due > self.now]
+        if not dues:
+            return {"error": "every deadline is already past", "skipped_past_deadlines": skipped}
+        weeks = min(16, max(1, math.ceil((dues[-1][0] - self.now).total_seconds() / (7 * 86400))))
+        ramp_start = math.floor(weeks * 0.75)
+        weight = [ramp_factor if week >= ramp_start else 1.0 for week in range(weeks)]
+        room = [weekly_hours_available * w for w in weight]
+        hours = [0.0] * weeks
+        focus: list[dict[str, float]] = [{} for _ in range(weeks)]
+        unscheduled = 0.0
+        for due, deadline in dues:
+            before = [w for w in range(weeks) if self.now + timedelta(days=7 * w) < due and room[w] > hours[w]]
+            left = float(deadline["estimated_hours"])
+            while left > 1e-9 and before:
+                total_weight = sum(weight[w] for w in before)
+                for w in list(before):
+                    take = min(left * weight[w] / total_weight, room[w] - hours[w])
+                    hours[w] += take
+                    focus[w][deadline["title"]] = focus[w].get(deadline["title"], 0.0) + take
+                left = float(deadline["estimated_hours"]) - sum(f.get(deadline["title"], 0.0) for f in focus)
+                before = [w for w in before if room[w] - hours[w] > 1e-9]
+            unscheduled += max(0.0, left)
+        plan = [
+            {
+                "week_of": local_iso(self.now + timedelta(days=7 * w))[:10],
+                "hours": round(hours[w], 1),
+                "focus": max(focus[w], key=lambda title: focus[w][title]),
+            }
+            for w in range(weeks)
+            if hours[w] > 0.05
+        ]
+        out: dict[str, Any] = {
+            "weeks": plan,
+            "total_estimated_hours": sum(d["estimated_hours"] for _, d in dues),
+        }
+        if skipped:
+            out["skipped_past_deadlines"] = skipped
+        if unscheduled > 0.05:
+            out["unscheduled_hours"] = round(unscheduled, 1)
+        return out
 
     def recommend_block_size(self, task_type: str) -> dict[str, Any]:
         return {"task_type": task_type, "minutes": BLOCK_MINUTES[task_type]}

@@ -7,6 +7,7 @@ needed), reads the real responses, and composes the answer from them.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
@@ -233,7 +234,30 @@ def due_soon_course(d: Dialogue) -> None:
 def _exam_sentence(syllabus: str) -> str:
     start = syllabus.find("Exams:")
     end = syllabus.find(". Major milestones")
-    return syllabus[start + len("Exams: ") : end] if start >= 0 and end > start else "not listed"
+    return _readable_dates(syllabus[start + len("Exams: ") : end]) if start >= 0 and end > start else "not listed"
+
+
+_SYLLABUS_PART = re.compile(
+    r"(Graded work|Exams|Major milestones|Credit hours): (.*?)(?=\. (?:Graded work|Exams|Major milestones|Credit hours):|\.$)"
+)
+
+
+_ISO_MOMENT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}[+-]\d{2}:\d{2}")
+
+
+def _readable_dates(text: str) -> str:
+    return _ISO_MOMENT.sub(lambda m: _when(m.group(0)), text)
+
+
+def _syllabus_summary(syllabus: str, exams: bool = True) -> str:
+    """The syllabus's parts as lines a student reads (graded work, exams, milestones, dates
+    in words), not the tool's string pasted whole."""
+    parts = {k: _readable_dates(v) for k, v in _SYLLABUS_PART.findall(syllabus)}
+    lines = [f"- Graded work: {parts['Graded work']}" if "Graded work" in parts else ""]
+    if exams:
+        lines.append(f"- Exams: {parts.get('Exams', 'not listed')}")
+    lines.append(f"- Major milestones: {parts.get('Major milestones', 'none listed')}")
+    return "\n".join(line for line in lines if line)
 
 
 def syllabus_exams(d: Dialogue) -> None:
@@ -254,7 +278,8 @@ def syllabus_exams(d: Dialogue) -> None:
     entry = _course_entry(listing, course)
     syllabus = d.call("canvas.get_syllabus", course_id=entry["course_id"])
     d.answer(
-        f"From the {course.short_name} syllabus: {syllabus['syllabus']}\nExams: {_exam_sentence(syllabus['syllabus'])}."
+        f"Exams in {course.short_name}: {_exam_sentence(syllabus['syllabus'])}.\n"
+        f"Also from its syllabus:\n{_syllabus_summary(syllabus['syllabus'], exams=False)}"
     )
 
 
@@ -278,7 +303,7 @@ def syllabus_followup(d: Dialogue) -> None:
         )
     )
     syllabus = d.call("canvas.get_syllabus", course_id=entry["course_id"])
-    d.answer(f"Here's that course's syllabus: {syllabus['syllabus']}")
+    d.answer(f"From that course's syllabus:\n{_syllabus_summary(syllabus['syllabus'])}")
 
 
 def todo(d: Dialogue) -> None:
@@ -686,7 +711,7 @@ def move_event(d: Dialogue) -> None:
     )
     d.answer(
         f"I've proposed moving {pending['event']['title']} on {human_date(day)} to {_clock(new_start)}-"
-        f"{_clock(new_start + length)}. Please confirm the change."
+        f"{_clock(new_start + length)}. Shall I apply the change?"
     )
 
 
@@ -711,7 +736,9 @@ def cancel_event(d: Dialogue) -> None:
     if match is None:
         raise NotApplicable("event not in listing")
     pending = d.call("calendar.delete_event", event_id=match["event_id"], rationale=f"Student: {reason}.")
-    d.answer(f"I've proposed deleting {pending['event']['title']} on {human_date(day)}. Confirm and it's gone.")
+    d.answer(
+        f"I've proposed deleting {pending['event']['title']} on {human_date(day)}. Shall I go ahead and delete it?"
+    )
 
 
 def _book_session(d: Dialogue) -> tuple[dict[str, Any], int]:
@@ -756,14 +783,14 @@ def book_then_move(d: Dialogue) -> None:
         start_iso=local_iso(start),
         end_iso=local_iso(start + timedelta(minutes=minutes)),
     )
-    d.answer(f"Proposed moving it to {_when(pending['changes']['start'])}. Confirm to apply.")
+    d.answer(f"I've proposed moving it to {_when(pending['changes']['start'])}. Do you want me to apply the move?")
 
 
 def book_then_cancel(d: Dialogue) -> None:
     event, _ = _book_session(d)
     d.user(d.say(("Never mind, remove it.", "Actually, cancel that session.", "Scratch that one, delete it.")))
     d.call("calendar.delete_event", event_id=event["event_id"], rationale="The student changed their mind.")
-    d.answer(f'Proposed deleting "{event["title"]}"; confirm and it\'s off your calendar.')
+    d.answer(f'I\'ve proposed deleting "{event["title"]}". Should I take it off your calendar?')
 
 
 ORDINALS = ("first", "second", "third")
@@ -922,7 +949,18 @@ def _estimate_hours(points: float | None) -> int:
 
 
 def _plan_lines(plan: dict[str, Any]) -> str:
-    return "\n".join(f"- week of {w['week_of']}: {w['hours']:g} h, focus {w['focus']}" for w in plan["weeks"][:6])
+    """The plan's weeks (the first six) in words, and what it left out and why."""
+    lines = [
+        f"- week of {datetime.fromisoformat(w['week_of']).strftime('%b %-d')}: {w['hours']:g} h, focus {w['focus']}"
+        for w in plan["weeks"][:6]
+    ]
+    if len(plan["weeks"]) > 6:
+        lines.append(f"- then {len(plan['weeks']) - 6} more week(s) up to the last deadline")
+    if plan.get("skipped_past_deadlines"):
+        lines.append(f"Already past, so not planned: {', '.join(plan['skipped_past_deadlines'])}.")
+    if plan.get("unscheduled_hours"):
+        lines.append(f"{plan['unscheduled_hours']:g} h don't fit in the hours you have before the deadlines.")
+    return "\n".join(lines)
 
 
 def semester_plan(d: Dialogue) -> None:
@@ -982,7 +1020,10 @@ def semester_plan_from_canvas(d: Dialogue) -> None:
         {"title": a["title"][:60], "due_iso": a["due_at"], "estimated_hours": _estimate_hours(a["points"])} for a in big
     ]
     plan = d.call("study.semester_schedule", semester_end_iso=local_iso(end), deadlines=deadlines)
-    d.answer(f"Plan for {course.short_name} through {human_date(end)}:\n{_plan_lines(plan)}")
+    d.answer(
+        f"Plan for {course.short_name} through {human_date(end)} "
+        f"({plan['total_estimated_hours']:g} estimated hours in total):\n{_plan_lines(plan)}"
+    )
 
 
 def exam_day(d: Dialogue) -> None:
