@@ -17,6 +17,7 @@ from canvas_pipeline.data.phase2.build import TRAIN_AXIS_TARGETS
 from canvas_pipeline.data.phase2.mutations import MUTATIONS, by_axis
 from canvas_pipeline.data.phase2.points import DecisionPoint, decision_points
 from canvas_pipeline.data.phase3.build import kto_weights
+from canvas_pipeline.data.phase3.misreport import NUMBER
 from canvas_pipeline.data.phase4.build import accepted_values
 from canvas_pipeline.evaluation.arguments import match_arguments
 from canvas_pipeline.tools.chat_format import SYSTEM_INSTRUCTIONS, message_calls, system_prompt, tools_json
@@ -204,6 +205,8 @@ def test_pair_splits_keep_phase1_item_disjointness(pairs: list[dict[str, Any]]) 
 
 def test_kto_sizes_ratio_and_weights(kto: list[dict[str, Any]], real_slice: Path) -> None:
     train = [r for r in kto if r["split"] == "train"]
+    misreported = sum(r["mutation"] == "misreported_answer" for r in train)
+    assert misreported == stages.load_report(real_slice, stages.PHASE3)["train.undesirable_misreported"] >= 100
     good, bad = sum(r["label"] for r in train), sum(not r["label"] for r in train)
     assert len(train) >= 2000 and 1.0 <= good / bad <= 4 / 3
     report = stages.load_report(real_slice, stages.PHASE3)
@@ -223,6 +226,12 @@ def test_kto_labels_are_true_by_construction(kto: list[dict[str, Any]], points: 
         if row["label"]:
             assert row["mutation"] is None and completion == point.chosen
             assert violated_axes(point, completion) == set()
+        elif row["mutation"] == "misreported_answer":
+            # no axis: the right kind of answer with one figure the tools returned changed
+            assert row["axis"] is None and point.kind == "answer" and violated_axes(point, completion) == set()
+            said, right = completion["content"], point.chosen["content"]
+            changed = [(a, b) for a, b in zip(NUMBER.findall(said), NUMBER.findall(right), strict=True) if a != b]
+            assert len(changed) == 1 and said != right, row["id"]
         else:
             assert violated_axes(point, completion) == {row["axis"]}, row["id"]
 

@@ -103,9 +103,9 @@ def pair_accuracy(rows: Sequence[ShortcutRow], seed: int = 0) -> float | None:
     return round(correct / len(rows), 4)
 
 
-def single_accuracy(rows: Sequence[ShortcutRow], seed: int = 0) -> float | None:
-    """Out-of-fold balanced accuracy of telling desirable from undesirable completions
-    (KTO rows) without the prompt; None when a class is missing or rows are too few."""
+def single_predictions(rows: Sequence[ShortcutRow], seed: int = 0) -> np.ndarray | None:
+    """Out-of-fold desirable/undesirable predictions for KTO rows from their completions
+    alone; None when a class is missing or rows are too few."""
     labels = np.array([r.label for r in rows])
     if len(rows) < MIN_ROWS or labels.all() or not labels.any():
         return None
@@ -121,8 +121,12 @@ def single_accuracy(rows: Sequence[ShortcutRow], seed: int = 0) -> float | None:
         model = LogisticRegression(max_iter=2000, class_weight="balanced", random_state=seed)
         model.fit(vectorizer.transform([rows[i].texts[0] for i in train]), labels[train])
         predicted[test] = model.predict(vectorizer.transform([rows[i].texts[0] for i in test]))
-    recalls = [float((predicted[labels == v] == v).mean()) for v in (True, False)]
-    return round(sum(recalls) / 2, 4)
+    return predicted
+
+
+def balanced_accuracy(labels: np.ndarray, predicted: np.ndarray) -> float:
+    recalls = [float((predicted[labels == v] == v).mean()) for v in (True, False) if (labels == v).any()]
+    return round(sum(recalls) / len(recalls), 4)
 
 
 def _axis_key(axes: tuple[int, ...]) -> str | None:
@@ -132,18 +136,30 @@ def _axis_key(axes: tuple[int, ...]) -> str | None:
 
 
 def shortcut_scores(rows: Sequence[ShortcutRow], kind: str, seed: int = 0) -> ShortcutScores:
-    """Prompt-blind accuracy on all rows and per axis, each axis with a classifier of its own
-    (a shortcut one axis carries may drown in the others). `kind` is "preference" (pairs)
-    or "kto" (per axis: that axis's undesirable rows against every desirable row)."""
-    score = pair_accuracy if kind == "preference" else single_accuracy
+    """Prompt-blind accuracy on all rows and per axis (chance is 50%).
+
+    Pairs ("preference"): each axis gets a classifier of its own, so a shortcut one axis
+    carries cannot drown in the others. KTO rows ("kto"): one classifier over all rows, as
+    KTO trains on all of them; an axis's score is its balanced accuracy on that axis's
+    undesirable rows and every desirable row. (A classifier fitted to one axis's few
+    undesirable rows against every desirable row would score the tools that axis happens to
+    use, not a marker the data carries.)"""
     keys = sorted({k for r in rows if (k := _axis_key(r.axes))}, key=lambda k: (k == "mixed", k))
+    counts = {key: sum(_axis_key(r.axes) == key for r in rows) for key in keys}
     per_axis: dict[str, float | None] = {}
-    counts: dict[str, int] = {}
+    if kind == "preference":
+        for key in keys:
+            subset = [r for r in rows if _axis_key(r.axes) == key]
+            per_axis[key] = pair_accuracy(subset, seed) if counts[key] >= MIN_ROWS else None
+        return ShortcutScores(pair_accuracy(rows, seed), per_axis, counts)
+    predicted = single_predictions(rows, seed)
+    labels = np.array([r.label for r in rows])
+    if predicted is None:
+        return ShortcutScores(None, dict.fromkeys(keys), counts)
     for key in keys:
-        subset = [r for r in rows if _axis_key(r.axes) == key or (kind == "kto" and r.label)]
-        counts[key] = sum(_axis_key(r.axes) == key for r in rows)
-        per_axis[key] = score(subset, seed) if counts[key] >= MIN_ROWS else None
-    return ShortcutScores(score(rows, seed), per_axis, counts)
+        mask = np.array([r.label or _axis_key(r.axes) == key for r in rows])
+        per_axis[key] = balanced_accuracy(labels[mask], predicted[mask]) if counts[key] >= MIN_ROWS else None
+    return ShortcutScores(balanced_accuracy(labels, predicted), per_axis, counts)
 
 
 def describe(scores: ShortcutScores) -> Mapping[str, object]:

@@ -15,17 +15,20 @@ from typing import Any
 from canvas_pipeline.data.phase1.dialogue import NotApplicable
 from canvas_pipeline.data.phase2.axes import calls_in, violated_axes
 from canvas_pipeline.data.phase2.build import rejected_message, usable_sources
-from canvas_pipeline.data.phase2.mutations import MUTATIONS
+from canvas_pipeline.data.phase2.mutations import MUTATIONS, Mutation
 from canvas_pipeline.data.phase2.points import DecisionPoint, decision_points
 from canvas_pipeline.data.phase2.pool import SplitPool
+from canvas_pipeline.data.phase3.misreport import misreported_answer
 from canvas_pipeline.data.stage import Quarantine, StageReport, report_from
 from canvas_pipeline.tools.chat_format import tools_json
 
 STAGE = "phase3/kto_feedback"
 # Unpaired, an over-calling completion is marked by its call count alone (desirable sides
-# make two calls at one point in fifty): KTO learns parsimony from under-calling only, DPO
-# from both ways (G14 measures it).
+# make two calls at one point in fifty): KTO learns parsimony from under-calling, DPO from
+# both ways (G14 measures it).
 KTO_SKIPPED = frozenset({"over_calling"})
+# Not one of the 8 axes (`axis` is null): an answer that misreports what a tool returned.
+MISREPORT = Mutation("misreported_answer", 0, "answer", misreported_answer)
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,7 @@ class Phase3Config:
     seed: int = 0
     train_desirable: int = 1300
     train_undesirable: int = 1100  # 1.18 desirable per undesirable: inside KTO's 1:1 to 4:3
+    misreport_share: float = 0.1  # of the undesirable rows: answers that misreport a tool's figure
     test_scale: float = 1 / 8
 
 
@@ -63,7 +67,7 @@ def _row(split: str, n: int, point: DecisionPoint, completion: dict[str, Any], l
         "completion": [completion],
         "label": label,
         "tools": tools_json(),
-        "axis": None if label else mutation.axis,
+        "axis": None if label or mutation is MISREPORT else mutation.axis,
         "mutation": None if label else mutation.name,
         "item_ids": list(point.item_ids),
         "source_id": point.key,
@@ -135,9 +139,19 @@ def build_phase3(phase1_rows: Sequence[dict[str, Any]], config: Phase3Config = P
         # With fewer points than asked for, keep the desirable share (G12 then reports the shortfall).
         n_good = min(want_good, round(len(order) * want_good / (want_good + want_bad)))
         bad: list[tuple[DecisionPoint, dict[str, Any], Any]] = []
+        n_bad = min(want_bad, len(order) - n_good)
+        want_misreports = round(n_bad * config.misreport_share)
         for point in order:
-            if len(bad) >= min(want_bad, len(order) - n_good):
+            if len(bad) >= want_misreports:
                 break
+            if (message := misreported_answer(point, rng)) is not None:
+                bad.append((point, message, MISREPORT))
+        taken = {b[0].key for b in bad}
+        for point in order:
+            if len(bad) >= n_bad:
+                break
+            if point.key in taken:
+                continue
             made = _undesirable(point, rng, start=len(bad), pool=pool, skip=KTO_SKIPPED)
             if made is not None:
                 bad.append((point, *made))
@@ -147,6 +161,7 @@ def build_phase3(phase1_rows: Sequence[dict[str, Any]], config: Phase3Config = P
         for point, message, mutation in bad:
             split_rows.append(_row(split, len(split_rows), point, message, False, mutation))
             axes[mutation.axis] += 1
+        extra[f"{split}.undesirable_misreported"] = axes.pop(0, 0)
         n_good = len(good)
         extra[f"{split}.desirable_shape_matched"] = sum(
             _shape(p.chosen) in {_shape(m) for m in (b[1] for b in bad)} for p in good
