@@ -247,6 +247,9 @@ def test_the_card_parses_and_states_selection_guardrails_data_bench_and_the_disc
     assert "| G9 | trainer mini-train tests | **NOT RUN** |" in text
     assert "61.0% [54.3%, 67.8%]" in text  # the Wilson interval of the selected checkpoint
     assert "| phase1/sft_trajectories |" in text and "shrinkage" in text
+    assert (
+        "go both ways" in text and "misreport" in text and "G14 holds a classifier that never sees the prompt" in text
+    )
     assert "| kto |" in text and "| base | 192 |" in text
     # the released method's generalization gap: eval split (seen phrasings) against the bench (unseen)
     gap = text[text.index("### Seen vs unseen phrasings (`sft`)") : text.index("### Per tool")]

@@ -40,6 +40,7 @@ IMPLICIT_ASSET_JOB = "__ASSET_JOB"
 SERVER_START_TIMEOUT_S = 240  # webserver answering and the code location loaded
 RUN_TIMEOUT_S = 600  # data_job: ~30-60 s on a free 2-core machine
 STOP_GRACE_S = 45  # SIGTERM -> SIGKILL
+RESIGNAL_S = 5  # SIGTERM again when the group has members started since the last one
 PAGE_RENDER_TIMEOUT_S = 120
 TERMINAL_RUN_STATUSES = {"SUCCESS", "FAILURE", "CANCELED"}
 WINDOW = (1600, 1000)
@@ -243,12 +244,27 @@ class DagsterDev:
                 time.sleep(0.5)
             return False
 
-        if self.proc.returncode is None or _group_members(self.pgid):
+        def term() -> None:
             try:
                 os.killpg(self.pgid, signal.SIGTERM)
             except ProcessLookupError:
                 pass
-        graceful = wait_empty(STOP_GRACE_S)
+
+        graceful = True
+        if self.proc.returncode is None or _group_members(self.pgid):
+            signalled = {m.split()[0] for m in _group_members(self.pgid)}
+            term()
+            # dagster dev's webserver restarts a code server that exits while the webserver is
+            # itself shutting down (seen on a loaded CI machine); the new one was started after
+            # the signal and never got it. As a supervisor would, signal what is new in the group.
+            for _ in range(STOP_GRACE_S // RESIGNAL_S):
+                graceful = wait_empty(RESIGNAL_S)
+                if graceful:
+                    break
+                members = {m.split()[0] for m in _group_members(self.pgid)}
+                if members - signalled:
+                    signalled |= members
+                    term()
         if not graceful:
             try:
                 os.killpg(self.pgid, signal.SIGKILL)

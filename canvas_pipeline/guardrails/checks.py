@@ -7,7 +7,6 @@ from collections.abc import Callable, Mapping, Sequence
 from statistics import mean, pstdev
 from typing import Any
 
-from canvas_pipeline.guardrails import shortcuts
 from canvas_pipeline.guardrails.inputs import Sample
 from canvas_pipeline.guardrails.result import GuardrailResult, capped
 from canvas_pipeline.tools.codec import ENVELOPE_RE, ParseError, SerializeError, parse_calls, serialize_call
@@ -283,6 +282,7 @@ def g14_shortcuts(datasets: Mapping[str, Sequence[Sample]], seed: int = 0) -> Gu
     """G14: a classifier that never sees the prompt cannot tell the right side from the wrong
     one on a context-dependent axis (4, 5, 7, 8: <= 75%) nor on all rows (<= 85%), per
     dataset (phase2 pairs, phase3 KTO rows); axes 1, 2, 3 and 6 are reported, not gated."""
+    from canvas_pipeline.guardrails import shortcuts  # scikit-learn: only when G14 runs, not at load
     name = "prompt-blind shortcut classifier"
     threshold = (
         f"axes {', '.join(map(str, shortcuts.CONTEXT_AXES))} <= {shortcuts.AXIS_THRESHOLD:.0%}, "

@@ -96,7 +96,8 @@ PREFERENCE_DATA = (
     "a prerequisite run again; calling on after the answer is known and answering before the result "
     "is in). Wrong parts are drawn from the conversation and the split's own calls and answers "
     "(another course it has shown, a date a day off, a real call made elsewhere), and misspelt names "
-    "are generated. G14 holds a classifier that never sees the prompt to <= 75% on the "
+    "are generated; KTO also sees answers that misreport a figure a tool returned. G14 holds a "
+    "classifier that never sees the prompt to <= 75% on the "
     "context-dependent axes and <= 85% overall: its values are in the guardrail table."
 )
 
