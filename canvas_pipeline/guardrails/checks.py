@@ -283,6 +283,7 @@ def g14_shortcuts(datasets: Mapping[str, Sequence[Sample]], seed: int = 0) -> Gu
     one on a context-dependent axis (4, 5, 7, 8: <= 75%) nor on all rows (<= 85%), per
     dataset (phase2 pairs, phase3 KTO rows); axes 1, 2, 3 and 6 are reported, not gated."""
     from canvas_pipeline.guardrails import shortcuts  # scikit-learn: only when G14 runs, not at load
+
     name = "prompt-blind shortcut classifier"
     threshold = (
         f"axes {', '.join(map(str, shortcuts.CONTEXT_AXES))} <= {shortcuts.AXIS_THRESHOLD:.0%}, "
