@@ -67,3 +67,12 @@ def test_a_marker_on_undesirable_kto_rows_fails_g14(real_slice: Path, tmp_path: 
     assert planted.passed is False
     assert any(d.startswith("phase3 axis 8: prompt-blind accuracy") for d in planted.details), planted.details
     assert not any(d.startswith("phase2") for d in planted.details)
+
+
+def test_too_few_pairs_to_score_is_not_run_not_pass(real_slice: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "few"
+    (folder / "phase2").mkdir(parents=True)
+    lines = (real_slice / "phase2" / "dpo_pairs.jsonl").read_text().splitlines()[:10]
+    (folder / "phase2" / "dpo_pairs.jsonl").write_text("\n".join(lines) + "\n")
+    result = _g14(folder)
+    assert result.passed is None and result.status == "NOT RUN" and "phase2" in result.reason

@@ -310,4 +310,8 @@ def g14_shortcuts(datasets: Mapping[str, Sequence[Sample]], seed: int = 0) -> Gu
     if not value:
         offenders.append("no preference or KTO dataset")
     details, n = capped(offenders)
+    unjudged = [d for d, scores in value.items() if scores["overall"] is None]
+    if unjudged and not offenders:  # too few rows or trajectories to score: no evidence, no pass
+        reason = f"too few rows or source trajectories to score {', '.join(unjudged)}"
+        return GuardrailResult("G14", name, None, value, threshold, details, n, reason=reason)
     return GuardrailResult("G14", name, not offenders, value, threshold, details, n)

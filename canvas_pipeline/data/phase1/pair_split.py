@@ -18,7 +18,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import networkx as nx
 import polars as pl
 
 from canvas_pipeline.data.backend import PriorityPair
@@ -70,6 +69,8 @@ def _held_out_communities(
     the bench and test communities that keep the most pairs with both splits at their
     minimum, else communities added to bench, then test, one at a time, the one that keeps
     the most pairs first."""
+    import networkx as nx  # only when pairs are split, not when the definitions load
+
     graph = nx.Graph()
     for (a, b), n in sorted(weights.items()):
         graph.add_edge(a, b, weight=n)
