@@ -1,6 +1,6 @@
 """What the chosen answers teach, on the real exports: semester plans spend the hours the
 tool was given and nothing on deadlines already past; a pending calendar change ends on a
-question; answers are composed from responses (dates in words, English plurals), not the
+question (and in part of train the student answers it); answers are composed from responses (dates in words, English plurals), not the
 tool's strings pasted whole."""
 
 from __future__ import annotations
@@ -45,14 +45,28 @@ def test_semester_plans_spend_the_estimated_hours_and_skip_past_deadlines(rows: 
             assert week["focus"] not in past and week["week_of"] <= last_due.date().isoformat(), row["id"]
 
 
-def test_pending_changes_end_on_a_question(rows: list[dict[str, Any]]) -> None:
+def test_pending_changes_ask_and_some_conversations_carry_the_answer_through(rows: list[dict[str, Any]]) -> None:
+    """The reply to a pending change asks for confirmation; in part of train the student then
+    says yes or no, and the reply to that makes no call (the yes is the confirmation the tool
+    asked for) and says what happened. Held-out splits always end on the question."""
+    carried: dict[str, list[str]] = {"train": [], "test": []}
     pending = 0
     for row in rows:
-        responses = [m for m in row["messages"] if m["role"] == "tool" and "pending_confirmation" in m["content"]]
-        if responses and not row["messages"][-1].get("tool_calls"):
-            pending += 1
-            assert row["messages"][-1]["content"].rstrip().endswith("?"), row["messages"][-1]["content"]
+        messages = row["messages"]
+        at = [k for k, m in enumerate(messages) if m["role"] == "tool" and "pending_confirmation" in m["content"]]
+        if not at:
+            continue
+        pending += 1
+        question = messages[at[-1] + 1]
+        assert not question.get("tool_calls") and question["content"].rstrip().endswith("?"), row["id"]
+        if len(messages) > at[-1] + 2:
+            reply, answer = messages[at[-1] + 2 :]
+            assert reply["role"] == "user" and answer["role"] == "assistant" and not answer.get("tool_calls")
+            assert answer["content"].startswith(("Done:", "Okay,")), answer["content"]
+            carried[row["split"]].append(answer["content"])
     assert pending >= 100
+    assert len(carried["train"]) >= 0.2 * pending and not carried["test"]
+    assert any(a.startswith("Done:") for a in carried["train"]) and any(a.startswith("Okay,") for a in carried["train"])
 
 
 def test_answers_are_composed_not_pasted(rows: list[dict[str, Any]]) -> None:

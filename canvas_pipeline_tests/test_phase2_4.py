@@ -13,7 +13,7 @@ import pytest
 
 from canvas_pipeline.data import stages
 from canvas_pipeline.data.phase2.axes import calls_in, violated_axes
-from canvas_pipeline.data.phase2.build import TRAIN_AXIS_TARGETS
+from canvas_pipeline.data.phase2.build import TRAIN_AXIS_TARGETS, completion_pair_key
 from canvas_pipeline.data.phase2.mutations import MUTATIONS, by_axis
 from canvas_pipeline.data.phase2.points import DecisionPoint, decision_points
 from canvas_pipeline.data.phase3.build import kto_weights
@@ -201,6 +201,22 @@ def test_pair_splits_keep_phase1_item_disjointness(pairs: list[dict[str, Any]]) 
 
 
 # ---------------------------------------------------------------- phase 3
+
+
+def test_held_out_pairs_do_not_repeat_train_pairs(pairs: list[dict[str, Any]], real_slice: Path) -> None:
+    """A test pair whose two completions a train pair already holds is recall, not reading:
+    none carries an argument; the argument-free ones (no item to hold out) are counted."""
+    train = {completion_pair_key(r["chosen"][0], r["rejected"][0]) for r in pairs if r["split"] == "train"}
+    repeats = [
+        r for r in pairs if r["split"] == "test" and completion_pair_key(r["chosen"][0], r["rejected"][0]) in train
+    ]
+    for row in repeats:
+        calls = [c for side in ("chosen", "rejected") for c in row[side][0].get("tool_calls") or []]
+        assert calls and not any(c["function"]["arguments"] for c in calls), row["id"]
+    report = stages.load_report(real_slice, stages.PHASE2)
+    assert report["test.pairs_repeating_train_argument_free"] == len(repeats)
+    assert report["test.pairs_repeating_train_skipped"] > 0
+    assert len(repeats) <= 0.1 * sum(r["split"] == "test" for r in pairs)
 
 
 def test_kto_sizes_ratio_and_weights(kto: list[dict[str, Any]], real_slice: Path) -> None:

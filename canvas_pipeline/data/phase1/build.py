@@ -26,6 +26,7 @@ from canvas_pipeline.data.backend import Backend, PriorityPair
 from canvas_pipeline.data.calendar import Event, build_calendar
 from canvas_pipeline.data.io import dumps_canonical
 from canvas_pipeline.data.phase1.dialogue import Dialogue, NotApplicable, Phrasebook, RejectedCandidate
+from canvas_pipeline.data.phase1.intent_mix import REQUEST_WEIGHTS, IntentMix, realised_shares, solve_mix, spearman
 from canvas_pipeline.data.phase1.intents import INTENTS, Intent
 from canvas_pipeline.data.phase1.pair_split import PairSplit, split_pairs
 from canvas_pipeline.data.pii import Scrubber
@@ -68,6 +69,16 @@ class Phase1Config:
     # seeded subset; None: all of them, always). The held-out views list other courses and
     # fewer of them; a model that only ever saw one enrollment learns its course list.
     train_min_enrolled: int | None = 2
+    # The train split's intents are drawn from the closest mix to these request weights that
+    # keeps G4 with a margin (`intent_mix`); None: balance tools only, as the held-out splits do.
+    intent_mix: dict[str, float] | None = field(default_factory=lambda: dict(REQUEST_WEIGHTS))
+    mix_max_cv: float = 0.25  # G4 fails above 0.3; drawn counts land up to ~0.02 above the mix
+    mix_min_calls: int = 60  # twice the per-tool floor, expected, where the size allows
+    # Conversations with a step of independent calls made together: phase 2's under-calling
+    # pairs (one call where two are needed) come only from them.
+    parallel_min_share: float = 0.07
+    # Share of the train split's pending calendar changes that go on to the student's yes or no.
+    confirmation_share: float = 0.35
 
     @property
     def split_fractions(self) -> dict[str, float]:
@@ -123,11 +134,14 @@ def pairs_by_split(pairs: pl.DataFrame, seed: int, fractions: dict[str, float]) 
 
 
 class QuotaPlanner:
-    """Chooses the next intent so per-tool counts stay level while every intent keeps a share.
+    """Chooses the next intent: drawn from a mix of requests, or so per-tool counts stay level.
 
-    An intent that holds less than `floor_share` of the rows so far is taken first (variety);
-    otherwise take the least-used tool and the intent containing it whose other tools are
-    least used (balance). The balancing draws absorb what the variety draws skew.
+    With a `mix` (intent -> weight; the train split, `intent_mix`), intents are drawn from it
+    until the split has its size; then tools still under their floor are topped up by the
+    balancing rule. Without one (the held-out splits, which score every tool alike), every
+    draw balances: an intent that holds less than `floor_share` of the rows so far is taken
+    first (variety); otherwise take the least-used tool and the intent containing it whose
+    other tools are least used.
     """
 
     floor_share = 0.008
@@ -137,6 +151,7 @@ class QuotaPlanner:
         intents: tuple[Intent, ...],
         no_call_share: float,
         tools_of: Callable[[Intent], tuple[str, ...]] = lambda i: i.tools,
+        mix: dict[str, float] | None = None,
     ) -> None:
         # `tools_of`: the tools an intent's rows count toward (all its calls in training, the
         # first expected call on the bench).
@@ -147,10 +162,15 @@ class QuotaPlanner:
         self.used: Counter[str] = Counter()
         self.failures: Counter[str] = Counter()
         self.disabled: list[str] = []
+        self.mix = mix
 
-    def choose(self, rng: random.Random, counts: Counter[str]) -> Intent:
-        if rng.random() < self.no_call_share:
+    def choose(self, rng: random.Random, counts: Counter[str], topping_up: bool = False) -> Intent:
+        """The next intent; `topping_up`: the split has its size and only tool floors are short."""
+        if rng.random() < self.no_call_share and not topping_up:
             return self.no_call[rng.randrange(len(self.no_call))]
+        if self.mix is not None and not topping_up:
+            mix = self.mix
+            return rng.choices(self.intents, weights=[mix[i.name] for i in self.intents])[0]
         floor = self.floor_share * sum(self.used.values())
         behind = [i for i in self.intents if self.used[i.name] < floor]
         if behind:
@@ -237,6 +257,8 @@ class SplitGenerator:
         counted_tools: Callable[[list[dict[str, Any]]], list[str]] | None = None,
         phrasebook: Phrasebook | None = None,
         planned_tools: Callable[[Intent], tuple[str, ...]] | None = None,
+        mix: IntentMix | None = None,
+        carry_confirmations: float = 0.0,
         unique_prompts: bool = False,
         spread_courses: bool = False,
         min_enrolled: int | None = None,
@@ -257,7 +279,11 @@ class SplitGenerator:
         self.course_use: Counter[int] | None = Counter() if spread_courses else None
         self.pair_lookup = {(p.item_a, p.item_b): p for p in pairs}
         intents = tuple(i for i in INTENTS if split in i.splits and (pairs or not i.needs_pairs))
-        self.planner = QuotaPlanner(intents, quotas.no_call_share, planned_tools or (lambda i: i.tools))
+        self.mix = mix
+        self.carry_confirmations = carry_confirmations
+        self.planner = QuotaPlanner(
+            intents, quotas.no_call_share, planned_tools or (lambda i: i.tools), mix.weights if mix else None
+        )
         self.stats = SplitStats()
         self.rows: list[dict[str, Any]] = []
         self.calendars: dict[tuple[str, str, tuple[int, ...], date], list[Event]] = {}
@@ -287,7 +313,7 @@ class SplitGenerator:
                     f"rejections so far: {self.quarantine.reason_counts()}"
                 )
             rng = random.Random(f"{self.id_prefix}|{self.seed}|{self.split}|{attempt}")
-            intent = self.planner.choose(rng, counts)
+            intent = self.planner.choose(rng, counts, topping_up=len(self.rows) >= target)
             view = self.enroll(self.choose_view(rng, weights), rng)
             try:
                 now = _choose_now(view, rng)
@@ -301,6 +327,7 @@ class SplitGenerator:
                     intent=intent.name,
                     phrasebook=self.phrasebook,
                     course_use=self.course_use,
+                    carry_confirmations=self.carry_confirmations,
                 )
                 intent.run(dialogue)
             except NotApplicable:
@@ -405,6 +432,48 @@ def tool_cv(counts: dict[str, int], tools: tuple[str, ...]) -> float:
     return pstdev(values) / mean(values) if mean(values) else float("inf")
 
 
+def train_mix(config: Phase1Config, has_pairs: bool) -> IntentMix | None:
+    """The intent mix the train split draws from (None: tool balancing only)."""
+    if config.intent_mix is None:
+        return None
+    intents = [i for i in INTENTS if "train" in i.splits and (has_pairs or not i.needs_pairs)]
+    rows = round(config.train_size * (1 - config.quotas.no_call_share))
+    tools = {t for i in intents for t in i.tools}
+    # A small split cannot promise every tool its margin in expectation; the top-up still
+    # brings each tool to its floor.
+    min_calls = min(config.mix_min_calls, rows // len(tools))
+    parallel = tuple(i.name for i in intents if i.parallel_calls)
+    return solve_mix(
+        intents,
+        config.intent_mix,
+        rows=rows,
+        min_calls=min_calls,
+        max_cv=config.mix_max_cv,
+        group_floors={parallel: config.parallel_min_share},
+    )
+
+
+def mix_report(mix: IntentMix | None, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """How the train split's intents compare with the target and with the mix they were drawn from."""
+    if mix is None:
+        return {"intent_mix": None}
+    drawn = realised_shares([r["intent"] for r in rows], list(mix.weights))
+    return {
+        **mix.report(),
+        "intent_mix.realised_total_variation_from_mix": round(
+            0.5 * sum(abs(drawn[k] - mix.weights[k]) for k in drawn), 4
+        ),
+        "intent_mix.realised_total_variation_from_target": round(
+            0.5 * sum(abs(drawn[k] - mix.target[k]) for k in drawn), 4
+        ),
+        "intent_mix.rank_correlation_with_target": round(spearman(drawn, mix.target), 4),
+        "intent_mix.most_common": [[k, round(v, 4)] for k, v in sorted(drawn.items(), key=lambda kv: -kv[1])[:8]],
+        "intent_mix.target_most_common": [
+            [k, round(v, 4)] for k, v in sorted(mix.target.items(), key=lambda kv: -kv[1])[:8]
+        ],
+    }
+
+
 def build_phase1(
     items: pl.DataFrame, pairs: pl.DataFrame, scrubber: Scrubber, config: Phase1Config = Phase1Config()
 ) -> Phase1Result:
@@ -414,6 +483,7 @@ def build_phase1(
     pair_split = pairs_by_split(pairs, config.seed, config.pair_fractions)
     pair_pools = pair_split.pools
     quarantine = Quarantine(STAGE)
+    mix = train_mix(config, bool(pair_pools["train"]))
     generators = {}
     for split, target in (("train", config.train_size), ("test", config.test_size)):
         generator = SplitGenerator(
@@ -425,6 +495,8 @@ def build_phase1(
             config.quotas,
             quarantine,
             min_enrolled=config.train_min_enrolled if split == "train" else None,
+            mix=mix if split == "train" else None,
+            carry_confirmations=config.confirmation_share if split == "train" else 0.0,
         )
         generator.build(target)
         generators[split] = generator
@@ -443,6 +515,7 @@ def build_phase1(
         "tool_cv_test": round(tool_cv(counts["test"], tools), 4),
         "tool_min_train": min(counts["train"].get(t, 0) for t in tools),
         "tool_min_test": min(counts["test"].get(t, 0) for t in tools),
+        **mix_report(mix, generators["train"].rows),
     }
     report = report_from(
         STAGE,

@@ -48,6 +48,9 @@ class Dialogue:
     phrasebook: Phrasebook | None = None
     # Items so far per course id, when the split spreads its items evenly over its courses.
     course_use: Counter[int] | None = None
+    # Share of pending calendar changes whose conversation goes on to the student's yes or no
+    # (0: every such conversation ends on the question, as the bench's do).
+    carry_confirmations: float = 0.0
     _said: int = 0
 
     def __post_init__(self) -> None:

@@ -709,10 +709,31 @@ def move_event(d: Dialogue) -> None:
         end_iso=local_iso(new_start + length),
         rationale="Requested by the student.",
     )
-    d.answer(
-        f"I've proposed moving {pending['event']['title']} on {human_date(day)} to {_clock(new_start)}-"
-        f"{_clock(new_start + length)}. Shall I apply the change?"
+    title, span = pending["event"]["title"], f"{_clock(new_start)}-{_clock(new_start + length)}"
+    d.answer(f"I've proposed moving {title} on {human_date(day)} to {span}. Shall I apply the change?")
+    _carry_confirmation(
+        d,
+        f"Done: {title} on {human_date(day)} now runs {span}.",
+        f"Okay, {title} stays where it was on {human_date(day)}; nothing changed.",
     )
+
+
+CONFIRM = ("Yes, go ahead.", "Yes please.", "Sure, do it.", "Yep, that works.", "Okay, confirm it.")
+DECLINE = ("No, leave it.", "Actually no, keep it as it is.", "Never mind, don't change it.", "No thanks.")
+
+
+def _carry_confirmation(d: Dialogue, done: str, kept: str) -> None:
+    """Sometimes the student answers the pending change's question. Their yes is the
+    confirmation the tool asked for (the app applies the pending action), so the right reply
+    makes no further call: proposing the change again would be a second, duplicate request."""
+    if d.rng.random() >= d.carry_confirmations:
+        return
+    if d.rng.random() < 0.7:
+        d.user(d.pick(CONFIRM))
+        d.answer(done)
+    else:
+        d.user(d.pick(DECLINE))
+        d.answer(kept)
 
 
 def cancel_event(d: Dialogue) -> None:
@@ -736,8 +757,12 @@ def cancel_event(d: Dialogue) -> None:
     if match is None:
         raise NotApplicable("event not in listing")
     pending = d.call("calendar.delete_event", event_id=match["event_id"], rationale=f"Student: {reason}.")
-    d.answer(
-        f"I've proposed deleting {pending['event']['title']} on {human_date(day)}. Shall I go ahead and delete it?"
+    title = pending["event"]["title"]
+    d.answer(f"I've proposed deleting {title} on {human_date(day)}. Shall I go ahead and delete it?")
+    _carry_confirmation(
+        d,
+        f"Done: {title} on {human_date(day)} is off your calendar.",
+        f"Okay, I've left {title} on {human_date(day)} as it is.",
     )
 
 
@@ -783,7 +808,11 @@ def book_then_move(d: Dialogue) -> None:
         start_iso=local_iso(start),
         end_iso=local_iso(start + timedelta(minutes=minutes)),
     )
-    d.answer(f"I've proposed moving it to {_when(pending['changes']['start'])}. Do you want me to apply the move?")
+    when = _when(pending["changes"]["start"])
+    d.answer(f"I've proposed moving it to {when}. Do you want me to apply the move?")
+    _carry_confirmation(
+        d, f'Done: "{event["title"]}" now starts {when}.', f'Okay, "{event["title"]}" stays at {_when(event["start"])}.'
+    )
 
 
 def book_then_cancel(d: Dialogue) -> None:
@@ -791,6 +820,9 @@ def book_then_cancel(d: Dialogue) -> None:
     d.user(d.say(("Never mind, remove it.", "Actually, cancel that session.", "Scratch that one, delete it.")))
     d.call("calendar.delete_event", event_id=event["event_id"], rationale="The student changed their mind.")
     d.answer(f'I\'ve proposed deleting "{event["title"]}". Should I take it off your calendar?')
+    _carry_confirmation(
+        d, f'Done: "{event["title"]}" is off your calendar.', f'Okay, "{event["title"]}" stays on your calendar.'
+    )
 
 
 ORDINALS = ("first", "second", "third")
@@ -1224,6 +1256,8 @@ class Intent:
     # The tool that opens the answer to the conversation's last request (its bench item's
     # first expected call): the first tool unless the last request is a follow-up.
     opens: str | None = None
+    # Makes independent calls together in one step (the only source of under-calling pairs).
+    parallel_calls: bool = False
 
     @property
     def first_expected(self) -> tuple[str, ...]:
@@ -1261,7 +1295,7 @@ INTENTS: tuple[Intent, ...] = (
     Intent("announcements_all", ("canvas.list_announcements",), announcements_all),
     Intent("announcements_course", ("canvas.list_courses", "canvas.list_announcements"), announcements_course),
     Intent("planner", ("canvas.list_planner_items",), planner),
-    Intent("todo_and_planner", ("canvas.get_todo", "canvas.list_planner_items"), todo_and_planner),
+    Intent("todo_and_planner", ("canvas.get_todo", "canvas.list_planner_items"), todo_and_planner, parallel_calls=True),
     Intent("events_window", ("calendar.list_events",), events_window),
     Intent("free_time", ("calendar.find_free_blocks",), free_time),
     Intent("book_study_block", ("calendar.find_free_blocks", "calendar.create_event"), book_study_block),
@@ -1290,7 +1324,12 @@ INTENTS: tuple[Intent, ...] = (
         book_then_cancel,
         opens="calendar.delete_event",
     ),
-    Intent("calendar_and_due", ("canvas.get_assignments", "calendar.list_events"), calendar_and_due),
+    Intent(
+        "calendar_and_due",
+        ("canvas.get_assignments", "calendar.list_events"),
+        calendar_and_due,
+        parallel_calls=True,
+    ),
     Intent("spaced_known_exam", ("study.spaced_schedule",), spaced_known_exam),
     Intent(
         "spaced_from_syllabus",

@@ -150,12 +150,31 @@ def _recipes(axes: tuple[int, ...], rng: random.Random, direction: str = "") -> 
             yield combo
 
 
+def completion_pair_key(chosen: dict[str, Any], rejected: dict[str, Any]) -> str:
+    """The two completions of a pair, call ids aside: what a held-out pair must not repeat."""
+
+    def bare(message: dict[str, Any]) -> list[Any]:
+        calls = [[c["function"]["name"], c["function"]["arguments"]] for c in message.get("tool_calls") or []]
+        return [message.get("content") or "", calls]
+
+    return json.dumps([bare(chosen), bare(rejected)], sort_keys=True)
+
+
 class _PairMaker:
-    def __init__(self, split: str, points: list[DecisionPoint], seed: int) -> None:
+    def __init__(
+        self, split: str, points: list[DecisionPoint], seed: int, held_elsewhere: frozenset[str] = frozenset()
+    ) -> None:
         self.split, self.points, self.seed = split, points, seed
         self.pool = SplitPool.from_points(points)
         self.rows: list[dict[str, Any]] = []
         self.seen: set[str] = set()
+        # Completion pairs the train split already holds: a test pair repeating one measures
+        # recall of the pair, not reading of the prompt. Pairs of argument-free calls are the
+        # exception (no item to hold out; `get_todo{}` with and without `list_planner_items{}`
+        # is the only way to ask), kept and counted.
+        self.held_elsewhere = held_elsewhere
+        self.repeats_skipped = 0
+        self.repeats_argument_free = 0
         self.ineffective: Counter[str] = Counter()
         self.inexact: Counter[str] = Counter()
 
@@ -202,6 +221,12 @@ class _PairMaker:
         if key in self.seen:
             return False
         self.seen.add(key)
+        if completion_pair_key(point.chosen, rejected) in self.held_elsewhere:
+            calls = [*(point.chosen.get("tool_calls") or []), *(rejected.get("tool_calls") or [])]
+            if not calls or any(c["function"]["arguments"] for c in calls) or rejected.get("content"):
+                self.repeats_skipped += 1
+                return False
+            self.repeats_argument_free += 1
         axes = sorted({m.axis for m in recipe})
         self.rows.append(
             {
@@ -240,7 +265,8 @@ def build_phase2(phase1_rows: Sequence[dict[str, Any]], config: Phase2Config = P
     for split in ("train", "test"):
         points = [p for row in sources if row["split"] == split for p in decision_points(row)]
         scale = 1.0 if split == "train" else config.test_scale
-        maker = _PairMaker(split, points, config.seed)
+        train_pairs = frozenset(completion_pair_key(r["chosen"][0], r["rejected"][0]) for r in rows)
+        maker = _PairMaker(split, points, config.seed, train_pairs if split == "test" else frozenset())
         for axis, train_target in enumerate(config.axis_targets, start=1):
             target = round(train_target * scale)
             made = maker.make_both_ways(axis, target)
@@ -258,6 +284,8 @@ def build_phase2(phase1_rows: Sequence[dict[str, Any]], config: Phase2Config = P
         extra[f"{split}.decision_points"] = len(points)
         extra[f"{split}.mutations_not_effective"] = sum(maker.ineffective.values())
         extra[f"{split}.mutations_not_exact"] = sum(maker.inexact.values())
+        extra[f"{split}.pairs_repeating_train_skipped"] = maker.repeats_skipped
+        extra[f"{split}.pairs_repeating_train_argument_free"] = maker.repeats_argument_free
         rows += maker.rows
     mutation_counts = Counter(
         m for r in rows for m in ([r["mutation"]] if isinstance(r["mutation"], str) else r["mutation"])

@@ -27,6 +27,7 @@ from datetime import timedelta
 from typing import Any
 
 from canvas_pipeline.data.backend import parse_iso
+from canvas_pipeline.data.course_names import clean_text
 from canvas_pipeline.data.phase1.dialogue import NotApplicable
 from canvas_pipeline.data.phase2.points import DecisionPoint, prior_calls, revealed, unrevealed_dependency
 from canvas_pipeline.data.phase2.pool import SplitPool, call_key, family
@@ -443,8 +444,10 @@ SPOKEN = (
 
 
 def _spoken(call: ToolCall, rng: random.Random) -> str:
+    """A call said in prose; what it says is text a student reads, so the reranker's item
+    strings lose their anonymisation placeholders and registrar codes as answers do."""
     args = ", ".join(f"{k}={v}" for k, v in call.arguments.items())
-    return rng.choice(SPOKEN).format(name=call.name, args=f" ({args})" if args else "")
+    return clean_text(rng.choice(SPOKEN).format(name=call.name, args=f" ({args})" if args else ""))
 
 
 def prose_instead_of_call(calls: list[ToolCall], rng: random.Random) -> str:
