@@ -219,9 +219,43 @@ def test_selection_fails_listing_every_floor_violation_when_none_qualifies() -> 
         require_selection(record)
 
 
-def test_selection_ties_go_to_the_method_listed_first() -> None:
+def _outcomes(right: int, n: int = 40) -> dict[str, bool]:
+    return {f"e{k:03d}": k < right for k in range(n)}
+
+
+def test_a_tie_the_paired_test_cannot_break_goes_to_the_reference_never_to_list_order() -> None:
     same = _eval_summary({"a": 0.5})
-    assert select_checkpoint({"dpo": same, "sft": same}, ["sft", "dpo"])["selected"] == "sft"
+    for order in (["sft", "dpo"], ["dpo", "sft"]):
+        record = select_checkpoint({"dpo": same, "sft": same}, order)
+        assert record["selected"] == "sft", order
+        assert record["tie"]["tied"] == order and "no paired test separates them" in record["reason"]
+    flat = select_checkpoint(
+        {"dpo": same, "ipo": same}, ["ipo", "dpo"], outcomes={"dpo": _outcomes(20), "ipo": _outcomes(21)}
+    )
+    assert flat["selected"] == "dpo" and flat["tie"]["tests"]["dpo vs ipo"]["p_value"] == 1.0
+
+
+def test_a_tie_is_broken_by_the_paired_test_when_it_separates_the_candidates() -> None:
+    """Equal macro accuracy, but on the same 40 eval items dpo is right on 16 items sft
+    misses and wrong on none it gets: exact McNemar p = 2^-15, so dpo is selected."""
+    same = _eval_summary({"a": 0.5})
+    sft = _outcomes(20)
+    dpo = {k: v or int(k[1:]) < 36 for k, v in sft.items()}
+    record = select_checkpoint({"sft": same, "dpo": same}, ["sft", "dpo"], outcomes={"sft": sft, "dpo": dpo})
+    assert record["selected"] == "dpo" and "broken by the paired test" in record["reason"]
+    assert record["tie"]["tests"]["dpo vs sft"]["p_value"] == pytest.approx(2**-15)
+
+
+def test_a_checkpoint_significantly_worse_than_sft_is_not_a_candidate() -> None:
+    summaries = {"sft": _eval_summary({"a": 0.6}), "dpo": _eval_summary({"a": 0.9})}
+    sft = _outcomes(30)
+    dpo = {k: v and int(k[1:]) < 15 for k, v in sft.items()}  # right on half of sft's items only
+    record = select_checkpoint(summaries, list(summaries), outcomes={"sft": sft, "dpo": dpo})
+    assert record["selected"] == "sft"
+    assert record["candidates"]["dpo"]["worse_than_sft"] and not record["candidates"]["dpo"]["qualifies"]
+    assert "significantly worse than sft: dpo" in record["reason"]
+    alone = select_checkpoint({"dpo": summaries["dpo"]}, ["dpo"], outcomes={"sft": sft, "dpo": dpo})
+    assert alone["selected"] is None and "dpo: significantly worse than sft on tool selection" in alone["reason"]
 
 
 def test_an_earlier_step_that_clears_the_floor_is_selected_over_a_last_step_that_does_not() -> None:

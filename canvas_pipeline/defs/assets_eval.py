@@ -113,7 +113,7 @@ def report(context: dg.AssetExecutionContext, data: DataSettings, model: ModelSe
     format validity, identical-to-SFT share and which checkpoint was selected and why,
     plus per-tool and method-comparison plots, written to `eval/PROFILE/report/` and shown
     here. It is made whether or not a checkpoint qualified: that is when it is needed most."""
-    from canvas_pipeline.evaluation.report import write_report
+    from canvas_pipeline.evaluation.report import effects_markdown, write_report
     from canvas_pipeline.evaluation.results import collect_records, decide_selection
 
     records, _ = collect_records(data.out_path, model.profile)
@@ -126,6 +126,7 @@ def report(context: dg.AssetExecutionContext, data: DataSettings, model: ModelSe
         metadata={
             "report": dg.MetadataValue.md(_embedded(text, images)),
             "selected": str(record["selected"]),
+            "what_each_method_did": dg.MetadataValue.md(effects_markdown(files.effects_json, records)),
             "models": len(records),
             "path": dg.MetadataValue.path(str(files.markdown)),
         }

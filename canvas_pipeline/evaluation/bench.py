@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from canvas_pipeline.data.io import atomic_write_text, read_jsonl
 from canvas_pipeline.evaluation.harness import Conversation, run_conversations
-from canvas_pipeline.evaluation.metrics import expected_first_tool, summarize
+from canvas_pipeline.evaluation.metrics import expected_first_tool, selected_right, summarize
 from canvas_pipeline.evaluation.selection import NO_OP_SHARE as IDENTICAL_FLAG
 
 if TYPE_CHECKING:
@@ -95,6 +95,12 @@ def _first_turns(conversations: Sequence[Conversation]) -> dict[str, str]:
     return {c.item["id"]: c.turns[0] if c.turns else "" for c in conversations}
 
 
+def selection_outcomes(conversations: Sequence[Conversation]) -> dict[str, bool]:
+    """Per item, whether the first call picked the expected tool: what two checkpoints'
+    paired test (`evaluation.paired`) compares on the eval split."""
+    return {c.item["id"]: selected_right(c) for c in conversations}
+
+
 def _record(
     name: str, profile: str, summary: dict[str, Any], conversations: Sequence[Conversation], **extra: Any
 ) -> dict[str, Any]:
@@ -151,10 +157,18 @@ def _step_candidates(
     folder = checkpoint_dir(out_dir, profile, method)
     final_step = read_manifest(folder).get("step")
     eval_by_step: dict[str, Any] = {}
+    outcomes_by_step: dict[str, dict[str, bool]] = {}
     for step in step_candidates(folder):
         model, _ = _load_model(out_dir, profile, method, step)
-        eval_by_step[str(step)] = summarize(run_conversations(model, tokenizer, held_out, backends.for_item))
-    extra: dict[str, Any] = {"final_step": final_step, "eval_by_step": eval_by_step, "step_bench": {}}
+        conversations = run_conversations(model, tokenizer, held_out, backends.for_item)
+        eval_by_step[str(step)] = summarize(conversations)
+        outcomes_by_step[str(step)] = selection_outcomes(conversations)
+    extra: dict[str, Any] = {
+        "final_step": final_step,
+        "eval_by_step": eval_by_step,
+        "eval_outcomes_by_step": outcomes_by_step,
+        "step_bench": {},
+    }
     candidates = {"final": final_eval, **eval_by_step}
     best = select_checkpoint(candidates, list(candidates))["selected"]
     if best not in (None, "final"):
@@ -225,7 +239,14 @@ def run_method_bench(
             identical = identical_share([mine[k] for k in shared], [reference[k] for k in shared])
     summary["identical_to_sft"] = identical
     summary["identical_flag"] = identical is not None and identical >= IDENTICAL_FLAG
-    record = _record(method, profile.name, summary, conversations, eval=eval_summary)
+    record = _record(
+        method,
+        profile.name,
+        summary,
+        conversations,
+        eval=eval_summary,
+        eval_outcomes=selection_outcomes(both[len(bench) :]),
+    )
     record |= _step_candidates(out_dir, profile.name, method, tokenizer, bench, held_out, backends, eval_summary)
     atomic_write_text(bench_record_path(out_dir, profile.name, method), json.dumps(record, indent=1))
     return record

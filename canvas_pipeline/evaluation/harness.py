@@ -54,6 +54,12 @@ class Conversation:
     def first_calls(self) -> list[ToolCall]:
         return self.steps[0] if self.steps and self.first_turn_parsed else []
 
+    @classmethod
+    def from_record(cls, item: dict[str, Any], record: dict[str, Any]) -> Conversation:
+        """The conversation a bench record stored (`record()`), for scoring it again."""
+        steps = [[ToolCall(c["name"], c["arguments"]) for c in step] for step in record["calls"]]
+        return cls(item, [], list(record["turns"]), steps, record["ended"], record.get("failure"))
+
     def record(self) -> dict[str, Any]:
         return {
             "id": self.item["id"],

@@ -18,9 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from canvas_pipeline.data.io import atomic_write_bytes, atomic_write_text
+from canvas_pipeline.data.io import atomic_write_bytes, atomic_write_text, read_jsonl
 from canvas_pipeline.evaluation.bench import BASE, eval_dir
+from canvas_pipeline.evaluation.harness import Conversation
 from canvas_pipeline.evaluation.metrics import NO_CALL, wilson_interval
+from canvas_pipeline.evaluation.paired import METRICS, improvements, regressions, what_each_method_did
 
 COMPARED = (
     ("tool_selection_accuracy", "tool selection"),
@@ -33,6 +35,7 @@ COMPARED = (
 
 
 SIGNIFICANCE = 0.05
+EFFECTS_FILE = "what_each_method_did.json"
 NOT_RUN = "not run"
 PHRASINGS_NOTE = (
     "The bench's requests use phrasings no training split uses; the eval split reuses the training phrasings."
@@ -45,6 +48,7 @@ class ReportFiles:
     per_tool_png: Path
     comparison_png: Path
     gap_json: Path
+    effects_json: Path
 
 
 @dataclass(frozen=True)
@@ -271,8 +275,107 @@ def candidate_table(selection: Mapping[str, Any]) -> str:
     return header + "\n".join(lines) + "\n"
 
 
+def conversations_of(out_dir: Path, records: Mapping[str, Mapping[str, Any]]) -> dict[str, list[Conversation]]:
+    """Every record's bench conversations, rebuilt against the phase-4 items they ran on."""
+    items = {i["id"]: i for i in read_jsonl(Path(out_dir) / "phase4" / "benchmark.jsonl")}
+    out = {}
+    for name, record in records.items():
+        stored = record.get("conversations") or []
+        unknown = [c["id"] for c in stored if c["id"] not in items]
+        if unknown:
+            raise ValueError(f"bench record of {name} has items the benchmark does not: {unknown[:5]}")
+        out[name] = [Conversation.from_record(items[c["id"]], c) for c in stored]
+    return out
+
+
+def _change_cell(row: Mapping[str, Any]) -> str:
+    if row["change"] is None:
+        return "—"
+    mark = {"improved": " ▲", "regressed": " ▼"}.get(row["verdict"], "")
+    p = "—" if row["p_value"] is None else f"{row['p_value']:.2g}"
+    return f"{row['change'] * 100:+.1f} pt (p={p}){mark}"
+
+
+def effects_table(effects: Mapping[str, Any], records: Mapping[str, Mapping[str, Any]]) -> str:
+    """One row per method against `sft` on the same bench items: the change per metric with
+    its exact McNemar p-value, and what the paired tests call improved or regressed."""
+    names = list(METRICS)
+    header = (
+        "| method | identical to sft | "
+        + " | ".join(n.replace("_", " ") for n in names)
+        + " | improved (p < 0.05) | regressed (p < 0.05) |\n"
+        + "|---" * (len(names) + 4)
+        + "|\n"
+    )
+    lines = []
+    for name, entry in effects.items():
+        comparison = entry["against_reference"]
+        if comparison is None:
+            continue
+        identical = records.get(name, {}).get("summary", {}).get("identical_to_sft")
+        cells = " | ".join(_change_cell(comparison["metrics"][n]) for n in names)
+        better, worse = ", ".join(improvements(comparison)), ", ".join(regressions(comparison))
+        lines.append(f"| {name} | {_pct(identical)} | {cells} | {better or 'nothing'} | {worse or 'nothing'} |")
+    return header + "\n".join(lines) + "\n"
+
+
+def failure_table(effects: Mapping[str, Any]) -> str:
+    """Per model, the share of bench items on which it commits each axis's failure (95%
+    Wilson interval); ▲/▼ where the paired test against `sft` says fewer/more (p < 0.05)."""
+    first = next(iter(effects.values()), None)
+    if first is None:
+        return ""
+    axes = first["failure_rates"]
+    header = (
+        "| model | "
+        + " | ".join(f"{a}: {row['failure']}" for a, row in axes.items())
+        + " |\n"
+        + "|---" * (len(axes) + 1)
+        + "|\n"
+    )
+    lines = []
+    for name, entry in effects.items():
+        cells = []
+        for axis, row in entry["failure_rates"].items():
+            low, high = row["interval"] or (None, None)
+            cell = _pct(row["rate"]) + (f" [{low:.0%}, {high:.0%}]" if low is not None else "")
+            paired = (entry["against_reference"] or {}).get("failures", {}).get(axis)
+            if paired and paired["verdict"] != "no significant change":
+                cell += " ▲" if paired["verdict"] == "improved" else " ▼"
+            cells.append(cell)
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return header + "\n".join(lines) + "\n"
+
+
+def effects_markdown(path: Path, records: Mapping[str, Mapping[str, Any]]) -> str:
+    """The paired table and the per-axis failure rates from a written `EFFECTS_FILE`."""
+    effects = json.loads(Path(path).read_text())
+    return effects_table(effects, records) + "\n" + failure_table(effects)
+
+
+def effects_sentences(effects: Mapping[str, Any]) -> list[str]:
+    """One line per method: what the paired tests say it changed against `sft`."""
+    out = []
+    for name, entry in effects.items():
+        comparison = entry["against_reference"]
+        if comparison is None:
+            continue
+        better, worse = improvements(comparison), regressions(comparison)
+        if not better and not worse:
+            out.append(f"- `{name}`: no significant change against sft on {comparison['items']} paired items.")
+            continue
+        parts = [f"better on {', '.join(better)}"] if better else []
+        parts += [f"worse on {', '.join(worse)}"] if worse else []
+        out.append(f"- `{name}`: {'; '.join(parts)} (exact McNemar, p < 0.05, {comparison['items']} items).")
+    return out
+
+
 def markdown_report(
-    records: Mapping[str, Mapping[str, Any]], selection: Mapping[str, Any], profile: str, images: Sequence[str] = ()
+    records: Mapping[str, Mapping[str, Any]],
+    selection: Mapping[str, Any],
+    profile: str,
+    images: Sequence[str] = (),
+    effects: Mapping[str, Any] | None = None,
 ) -> str:
     first = next(iter(records.values()), {"summary": {}})
     verdict = (
@@ -291,6 +394,19 @@ def markdown_report(
         gap_section(gaps),
         "## All metrics (bench)\n",
         method_table(records, selection, selection.get("missing", ())),
+        *(
+            [
+                "## What each method did (paired against sft, same bench items, greedy)\n",
+                "Change in percentage points with the exact McNemar p-value; ▲ improved, ▼ regressed "
+                "(p < 0.05). Anything without a mark is not a measured change.\n",
+                effects_table(effects, records),
+                "\n".join(effects_sentences(effects)) + "\n",
+                "## Failure rates per preference axis (bench)\n",
+                failure_table(effects),
+            ]
+            if effects
+            else []
+        ),
         "## Selection candidates (eval split)\n",
         candidate_table(selection),
         f"Per-tool samples under 40 (low confidence): {', '.join(low) if low else 'none'}.\n",
@@ -374,6 +490,7 @@ def write_report(
         folder / "per_tool_accuracy.png",
         folder / "method_comparison.png",
         folder / "seen_vs_unseen.json",
+        folder / EFFECTS_FILE,
     )
     atomic_write_bytes(files.per_tool_png, per_tool_plot(records))
     atomic_write_bytes(files.comparison_png, comparison_plot(records))
@@ -385,6 +502,8 @@ def write_report(
         "methods": [g.to_dict() for g in gaps],
     }
     atomic_write_text(files.gap_json, json.dumps(gap_record, indent=1))
-    text = markdown_report(records, selection, profile, [files.per_tool_png.name, files.comparison_png.name])
+    effects = what_each_method_did(conversations_of(out_dir, records))
+    atomic_write_text(files.effects_json, json.dumps(effects, indent=1))
+    text = markdown_report(records, selection, profile, [files.per_tool_png.name, files.comparison_png.name], effects)
     atomic_write_text(files.markdown, text)
     return files, text

@@ -53,13 +53,29 @@ def selection_candidates(records: dict[str, dict[str, Any]]) -> dict[str, dict[s
     return summaries
 
 
+def selection_outcomes(records: dict[str, dict[str, Any]]) -> dict[str, dict[str, bool]]:
+    """Candidate name -> its per-item tool-selection outcomes on the eval split (records
+    written before outcomes were kept have none: their candidates are compared by accuracy only)."""
+    outcomes: dict[str, dict[str, bool]] = {}
+    for method in METHOD_NAMES:
+        if method not in records:
+            continue
+        if "eval_outcomes" in records[method]:
+            outcomes[candidate_name(method)] = records[method]["eval_outcomes"]
+        for step, items in records[method].get("eval_outcomes_by_step", {}).items():
+            outcomes[candidate_name(method, int(step))] = items
+    return outcomes
+
+
 def decide_selection(out_dir: Path, profile: str) -> dict[str, Any]:
     """The selection record from the bench records on disk, written atomically to
     `eval/PROFILE/selection.json` whether or not a checkpoint qualified."""
     records, missing = collect_records(out_dir, profile)
     summaries = selection_candidates(records)
     identical = {m: records[m]["summary"].get("identical_to_sft") for m in summaries if m in records}
-    record = select_checkpoint(summaries, list(summaries), missing, identical=identical)
+    record = select_checkpoint(
+        summaries, list(summaries), missing, identical=identical, outcomes=selection_outcomes(records)
+    )
     record["profile"] = profile
     atomic_write_text(selection_path(out_dir, profile), json.dumps(record, indent=1))
     return record

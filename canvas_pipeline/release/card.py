@@ -14,7 +14,17 @@ from typing import Any
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-from canvas_pipeline.evaluation.report import PHRASINGS_NOTE, SIGNIFICANCE, gap_text, p_clause, phrasing_gap, side_text
+from canvas_pipeline.evaluation.report import (
+    PHRASINGS_NOTE,
+    SIGNIFICANCE,
+    effects_sentences,
+    effects_table,
+    failure_table,
+    gap_text,
+    p_clause,
+    phrasing_gap,
+    side_text,
+)
 from canvas_pipeline.guardrails.result import GuardrailResult
 from canvas_pipeline.release.export import ExportRecord
 from canvas_pipeline.release.gate import INFORMATIONAL, LINEAGE_GATE, LineageStep
@@ -39,6 +49,8 @@ class CardInputs:
     export: ExportRecord
     repo_id: str | None = None
     warnings: Sequence[str] = field(default_factory=tuple)
+    # The report's paired comparison of every method against `sft` (`evaluation.paired`).
+    effects: Mapping[str, Any] = field(default_factory=dict)
 
 
 def _pct(value: Any) -> str:
@@ -338,6 +350,23 @@ def _usage(repo_id: str | None) -> str:
     )
 
 
+def effects_section(inputs: CardInputs) -> str:
+    """What each method did against `sft` on the same bench items, with exact McNemar
+    p-values; the axis failure rates per model. Said plainly when there is no comparison."""
+    if not inputs.effects:
+        return "### What each method did\n\nNo paired comparison was recorded (no bench report)."
+    return (
+        "### What each method did (paired against sft, same bench items, greedy)\n\n"
+        "Change in percentage points with the exact McNemar p-value; ▲ improved, ▼ regressed (p < 0.05). "
+        "Nothing without a mark is a measured change.\n\n"
+        + effects_table(inputs.effects, inputs.records)
+        + "\n"
+        + "\n".join(effects_sentences(inputs.effects))
+        + "\n\n#### Failure rates per preference axis (bench)\n\n"
+        + failure_table(inputs.effects)
+    )
+
+
 def card_text(inputs: CardInputs) -> str:
     """The card body (markdown, without the YAML header)."""
     title = f"# canvas_pipeline student assistant: `{inputs.method}` checkpoint ({inputs.profile} profile)"
@@ -360,6 +389,7 @@ def card_text(inputs: CardInputs) -> str:
         "## Guardrails\n\n" + gate_line + "\n\n" + guardrail_table(inputs.guardrails),
         "## Bench\n\nTool selection: is the first call the expected tool. Wilson 95% score intervals in "
         "brackets.\n\n" + bench_table(inputs.records, inputs.selection),
+        effects_section(inputs),
         f"### Seen vs unseen phrasings (`{inputs.method}`)\n\n" + phrasing_gap_section(inputs.method, record),
         f"### Per tool (`{inputs.method}`)\n\n" + per_tool_table(record),
         "## Selection\n\n" + selection_section(inputs.selection),

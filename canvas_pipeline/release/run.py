@@ -169,6 +169,14 @@ def _no_op_refusals(method: str, summary: Mapping[str, Any]) -> list[str]:
     return []
 
 
+def _read_effects(out_dir: Path, profile: str) -> dict[str, Any]:
+    """The report's paired comparison of every method against `sft` (empty before a report)."""
+    from canvas_pipeline.evaluation.report import EFFECTS_FILE, report_dir
+
+    path = report_dir(Path(out_dir), profile) / EFFECTS_FILE
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
 def _copy_report(out_dir: Path, profile: str, dest: Path) -> None:
     from canvas_pipeline.evaluation.report import report_dir
 
@@ -253,6 +261,7 @@ def release_checkpoint(
             export,
             repo_id if publish else None,
             [],
+            _read_effects(out_dir, profile),
         )
         card = build_card(inputs)
         card.save(folder / CARD)

@@ -50,7 +50,10 @@ def tokenizer_corpus(seed: int = CORPUS_SEED, rows: int = CORPUS_ROWS) -> list[s
         out = Path(tmp)
         stages.run_raw_stage(out, None, seed=seed)
         stages.run_scrub_stage(out)
-        stages.run_phase1_stage(out, Phase1Config(seed=seed, train_size=rows, test_size=rows // 4))
+        # Tool-balanced, as the held-out splits are: the vocabulary learns every tool's words
+        # alike, whatever mix of requests the train split draws.
+        config = Phase1Config(seed=seed, train_size=rows, test_size=rows // 4, intent_mix=None, confirmation_share=0.0)
+        stages.run_phase1_stage(out, config)
         return [render_conversation(r["messages"]) for r in stages.load_trajectories(out)]
 
 
