@@ -246,6 +246,18 @@ def test_a_tie_is_broken_by_the_paired_test_when_it_separates_the_candidates() -
     assert record["tie"]["tests"]["dpo vs sft"]["p_value"] == pytest.approx(2**-15)
 
 
+def test_a_lead_the_paired_test_cannot_confirm_does_not_displace_sft() -> None:
+    """kto's macro accuracy is higher, but on the same 40 eval items it is right on 3 items
+    sft misses and wrong on 1 sft gets (p = 0.625): a tie, which goes to the reference."""
+    summaries = {"sft": _eval_summary({"a": 0.70}), "kto": _eval_summary({"a": 0.75})}
+    sft = _outcomes(28)
+    kto = {k: (v and k != "e000") or k in {"e028", "e029", "e030"} for k, v in sft.items()}
+    record = select_checkpoint(summaries, ["kto", "sft"], outcomes={"sft": sft, "kto": kto})
+    assert record["selected"] == "sft" and record["tie"]["tied"] == ["kto", "sft"]
+    assert record["tie"]["tests"]["kto vs sft"]["p_value"] == pytest.approx(0.625)
+    assert "goes to the reference method" in record["reason"]
+
+
 def test_a_checkpoint_significantly_worse_than_sft_is_not_a_candidate() -> None:
     summaries = {"sft": _eval_summary({"a": 0.6}), "dpo": _eval_summary({"a": 0.9})}
     sft = _outcomes(30)
@@ -297,3 +309,26 @@ def test_a_no_op_is_never_a_candidate_however_well_it_scores() -> None:
     assert "no-ops: dpo" in record["reason"]
     only_no_ops = select_checkpoint({"dpo": summaries["dpo"]}, ["dpo"], identical={"dpo": 0.8})
     assert only_no_ops["selected"] is None and "dpo: a no-op (80% of first bench turns" in only_no_ops["reason"]
+
+
+def test_the_report_plots_eval_accuracy_per_kept_step_and_circles_the_selected_one() -> None:
+    """A planted case where an earlier step beats the last: the curve has every kept step and
+    the final weights in step order, and the plot is a PNG."""
+    from canvas_pipeline.evaluation.report import step_curves, steps_plot
+    from canvas_pipeline.evaluation.results import selection_candidates
+
+    records = {
+        "base": {"summary": {}},
+        "sft": {
+            "final_step": 128,
+            "eval": _eval_summary({"a": 0.7}),
+            "eval_by_step": {"96": _eval_summary({"a": 0.9}), "32": _eval_summary({"a": 0.5})},
+        },
+        "dpo": {"final_step": 4, "eval": _eval_summary({"a": 0.6}), "eval_by_step": {"2": _eval_summary({"a": 0.65})}},
+    }
+    curves = step_curves(records)
+    assert curves == {"sft": [(32, 0.5), (96, 0.9), (128, 0.7)], "dpo": [(2, 0.65), (4, 0.6)]}
+    summaries = selection_candidates(records)
+    selection = select_checkpoint(summaries, list(summaries))
+    assert selection["selected_candidate"] == "sft@96"
+    assert steps_plot(records, selection)[:8] == b"\x89PNG\r\n\x1a\n"

@@ -119,6 +119,6 @@ def test_the_reference_budget_decays_its_rate_where_the_short_ones_keep_it(tmp_p
     assert sft.lr_scheduler_type == "cosine" and sft.warmup_steps == 6 and sft.max_steps == 128
     assert sft.learning_rate == 2e-3 and sft.gradient_accumulation_steps * sft.per_device_train_batch_size == 64
     dpo = trainer_args(*method_and_profile("dpo", "tiny"), tmp_path)
-    assert dpo.lr_scheduler_type == "constant_with_warmup" and dpo.warmup_steps == 0 and dpo.max_steps == 4
+    assert dpo.lr_scheduler_type == "constant_with_warmup" and dpo.warmup_steps == 0 and dpo.max_steps == 8
     epochs = trainer_args(get_method("sft"), get_profile("e2b"), tmp_path)
     assert epochs.lr_scheduler_type == "cosine" and epochs.warmup_steps == 10 and epochs.num_train_epochs == 1

@@ -449,6 +449,27 @@ def test_a_no_op_checkpoint_is_refused_whatever_selected_it(
     assert not (tmp_path / "release").exists()
 
 
+def test_a_checkpoint_significantly_worse_than_sft_is_refused_whatever_selected_it(
+    real_slice: Path, tiny_tokenizer_dir: Path, tmp_path: Path
+) -> None:
+    """A selection record naming a candidate the paired test found worse than sft (the
+    selection itself never picks one) is refused with the change and the p-value."""
+    link_data(tmp_path, real_slice, tiny_tokenizer_dir)
+    write_full_checkpoint(tmp_path, method="dpo")
+    write_eval(tmp_path, "dpo", {"dpo": 0.61})
+    path = tmp_path / "eval" / "tiny" / "selection.json"
+    selection = json.loads(path.read_text())
+    selection["candidates"]["dpo"] |= {"worse_than_sft": True, "vs_sft": {"change": -0.2, "p_value": 0.001}}
+    path.write_text(json.dumps(selection))
+    with pytest.raises(ReleaseRefused) as refused:
+        release_checkpoint(tmp_path, "tiny", log=lambda _: None)
+    assert any(
+        "dpo is significantly worse than sft on the eval split's tool selection (-20.0%, exact McNemar p=0.001)" in r
+        for r in refused.value.reasons
+    ), refused.value.reasons
+    assert not (tmp_path / "release").exists()
+
+
 # ---------------------------------------------------------------- the gate as a pure function
 
 

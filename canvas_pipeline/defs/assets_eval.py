@@ -110,9 +110,11 @@ def _embedded(markdown: str, images: dict[str, bytes]) -> str:
 def report(context: dg.AssetExecutionContext, data: DataSettings, model: ModelSettings) -> dg.MaterializeResult:
     """The bench report: a table of every model (the base first) with tool selection and
     its interval, the eval-split macro accuracy, argument accuracy, parsimony, irrelevance,
-    format validity, identical-to-SFT share and which checkpoint was selected and why,
-    plus per-tool and method-comparison plots, written to `eval/PROFILE/report/` and shown
-    here. It is made whether or not a checkpoint qualified: that is when it is needed most."""
+    format validity, identical-to-SFT share and which checkpoint was selected and why;
+    what each method did against `sft` on the same bench items (the change per metric with
+    its exact McNemar p-value, per-axis failure rates with Wilson intervals); per-tool,
+    method-comparison and accuracy-per-step plots. Written to `eval/PROFILE/report/` and
+    shown here. It is made whether or not a checkpoint qualified: that is when it is needed most."""
     from canvas_pipeline.evaluation.report import effects_markdown, write_report
     from canvas_pipeline.evaluation.results import collect_records, decide_selection
 
@@ -121,7 +123,7 @@ def report(context: dg.AssetExecutionContext, data: DataSettings, model: ModelSe
         raise dg.Failure(description="no bench records: materialize eval/base_bench and eval/bench_results first")
     record = decide_selection(data.out_path, model.profile)
     files, text = write_report(data.out_path, model.profile, records, record)
-    images = {p.name: p.read_bytes() for p in (files.per_tool_png, files.comparison_png)}
+    images = {p.name: p.read_bytes() for p in (files.per_tool_png, files.comparison_png, files.steps_png)}
     return dg.MaterializeResult(
         metadata={
             "report": dg.MetadataValue.md(_embedded(text, images)),

@@ -1,7 +1,9 @@
 """The bench report: the generalization gap (seen vs unseen phrasings) as its headline, a
-markdown table of every model's metrics, the selection and why, and two PNG plots
-(per-tool accuracy with Wilson error bars per model; the method comparison), written to
-`eval/PROFILE/report/` (with the gap table as JSON) and shown in the Dagster UI.
+markdown table of every model's metrics, what each method did against `sft` (paired on the
+same bench items, `evaluation.paired`), the selection and why, and three PNG plots
+(per-tool accuracy with Wilson error bars per model; the method comparison; eval accuracy
+per kept step), written to `eval/PROFILE/report/` (with the gap table and the paired
+comparison as JSON) and shown in the Dagster UI.
 
 Seen vs unseen phrasings: the eval split (phase 1's held-out `test` rows, which selection
 decides on) reuses the training phrasings; the bench's requests use phrasings no training
@@ -49,6 +51,7 @@ class ReportFiles:
     comparison_png: Path
     gap_json: Path
     effects_json: Path
+    steps_png: Path
 
 
 @dataclass(frozen=True)
@@ -277,10 +280,12 @@ def candidate_table(selection: Mapping[str, Any]) -> str:
 
 def conversations_of(out_dir: Path, records: Mapping[str, Mapping[str, Any]]) -> dict[str, list[Conversation]]:
     """Every record's bench conversations, rebuilt against the phase-4 items they ran on."""
+    stored_any = {name: r.get("conversations") or [] for name, r in records.items()}
+    if not any(stored_any.values()):
+        return {}
     items = {i["id"]: i for i in read_jsonl(Path(out_dir) / "phase4" / "benchmark.jsonl")}
     out = {}
-    for name, record in records.items():
-        stored = record.get("conversations") or []
+    for name, stored in stored_any.items():
         unknown = [c["id"] for c in stored if c["id"] not in items]
         if unknown:
             raise ValueError(f"bench record of {name} has items the benchmark does not: {unknown[:5]}")
@@ -479,6 +484,44 @@ def comparison_plot(records: Mapping[str, Mapping[str, Any]]) -> bytes:
     return _png(figure)
 
 
+def step_curves(records: Mapping[str, Mapping[str, Any]]) -> dict[str, list[tuple[int, float]]]:
+    """Per method, (step, eval-split macro tool accuracy) for every kept step and the final
+    weights: what the selection chose among."""
+    curves = {}
+    for name, record in records.items():
+        if name == BASE or "eval" not in record:
+            continue
+        points = [(int(step), s["macro_tool_accuracy"]) for step, s in record.get("eval_by_step", {}).items()]
+        final = record.get("final_step")
+        if final is not None:
+            points.append((int(final), record["eval"]["macro_tool_accuracy"]))
+        curves[name] = sorted((step, acc) for step, acc in points if acc is not None)
+    return curves
+
+
+def steps_plot(records: Mapping[str, Mapping[str, Any]], selection: Mapping[str, Any]) -> bytes:
+    """Eval-split macro tool accuracy per kept step, one line per method, the selected
+    checkpoint circled and the tool floor's rule in the title."""
+    plt = _plt()
+    figure, ax = plt.subplots(figsize=(8, 4.5))
+    for name, points in step_curves(records).items():
+        if points:
+            ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=name)
+    chosen = selection.get("selected")
+    if chosen in records:
+        step = selection.get("selected_step") or records[chosen].get("final_step")
+        entry = selection.get("candidates", {}).get(selection.get("selected_candidate") or chosen, {})
+        accuracy = entry.get("macro_tool_accuracy")
+        if step is not None and accuracy is not None:
+            ax.scatter([step], [accuracy], s=200, facecolors="none", edgecolors="black", label="selected")
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("macro tool accuracy (eval split)")
+    ax.set_ylim(0, 1)
+    ax.legend(fontsize=8, ncol=3)
+    ax.set_title("Selection candidates: every kept step of every method")
+    return _png(figure)
+
+
 def write_report(
     out_dir: Path, profile: str, records: Mapping[str, Mapping[str, Any]], selection: Mapping[str, Any]
 ) -> tuple[ReportFiles, str]:
@@ -491,9 +534,11 @@ def write_report(
         folder / "method_comparison.png",
         folder / "seen_vs_unseen.json",
         folder / EFFECTS_FILE,
+        folder / "eval_by_step.png",
     )
     atomic_write_bytes(files.per_tool_png, per_tool_plot(records))
     atomic_write_bytes(files.comparison_png, comparison_plot(records))
+    atomic_write_bytes(files.steps_png, steps_plot(records, selection))
     gaps = phrasing_gaps(records, selection.get("missing", ()))
     gap_record = {
         "selected": selection.get("selected"),

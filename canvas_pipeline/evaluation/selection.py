@@ -5,11 +5,13 @@ step its training kept (`METHOD@STEP`).
 
 Not candidates: a no-op (first bench turns >= 80% identical to its reference's) and a
 checkpoint significantly worse than `sft` on the eval split's tool selection (exact
-McNemar on the same items, p < 0.05). A tie on macro accuracy is broken by the paired
-test: a tied candidate significantly better than every other tied one wins; otherwise
-the tie goes to the reference method (a method must show it changed something to
-displace the checkpoint it started from), then to the fewest training steps, and the
-reason says the evidence did not decide. List order never does. When no candidate
+McNemar on the same items, p < 0.05). A candidate ties with the top one when it has the
+same macro accuracy or the paired test on the same eval items does not separate them (a
+lead the test cannot confirm is not a win). A tie is broken by the paired test: a tied
+candidate significantly better than every other tied one wins; otherwise the tie goes to
+the reference method (a method must show it changed something to displace the checkpoint
+it started from), then to the higher macro accuracy, then to the fewest training steps,
+and the reason says the evidence did not decide. List order never does. When no candidate
 qualifies the selection fails with every candidate's reasons: there is no fallback."""
 
 from __future__ import annotations
@@ -160,9 +162,9 @@ def select_checkpoint(
         lines = [_violation_text(m, e) for m, e in candidates.items()] or ["no checkpoint has a bench record"]
         record["reason"] = "no checkpoint qualifies: " + "; ".join(lines)
         return record
-    top = max(candidates[m]["macro_tool_accuracy"] for m in qualified)
-    tied = [m for m in qualified if candidates[m]["macro_tool_accuracy"] == top]
-    best, tie = break_tie(tied, items) if len(tied) > 1 else (tied[0], None)
+    top = max(qualified, key=lambda m: candidates[m]["macro_tool_accuracy"])
+    tied = [m for m in qualified if m == top or _indistinguishable(m, top, candidates, items)]
+    best, tie = break_tie(tied, items, candidates) if len(tied) > 1 else (top, None)
     record["tie"] = tie
     runner_up = sorted((m for m in qualified if m != best), key=lambda m: -candidates[m]["macro_tool_accuracy"])
     record["selected"], record["selected_step"] = parse_candidate(best)
@@ -186,10 +188,27 @@ def _steps(name: str) -> float:
     return float("inf") if step is None else step  # final weights: the most steps of their method
 
 
-def break_tie(tied: Sequence[str], outcomes: Mapping[str, Mapping[str, bool]]) -> tuple[str, dict[str, Any]]:
+def _indistinguishable(
+    name: str, top: str, candidates: Mapping[str, Mapping[str, Any]], outcomes: Mapping[str, Mapping[str, bool]]
+) -> bool:
+    """Whether `name` ties with the top candidate: the same macro accuracy, or, where both
+    have per-item outcomes, no significant difference on the same eval items (a lead the
+    paired test cannot confirm is a tie, not a win)."""
+    if candidates[name]["macro_tool_accuracy"] == candidates[top]["macro_tool_accuracy"]:
+        return True
+    row = versus(outcomes.get(name), outcomes.get(top))
+    return row is not None and (row["p_value"] is None or row["p_value"] >= SIGNIFICANCE)
+
+
+def break_tie(
+    tied: Sequence[str],
+    outcomes: Mapping[str, Mapping[str, bool]],
+    candidates: Mapping[str, Mapping[str, Any]] | None = None,
+) -> tuple[str, dict[str, Any]]:
     """The tied candidate significantly better (exact McNemar, p < 0.05) than every other
-    tied one; failing that, the reference method's, then the fewest training steps. The
-    record says which rule decided and every pairwise p-value."""
+    tied one; failing that, the reference method's best, then the highest macro accuracy,
+    then the fewest training steps. The record says which rule decided and every pairwise
+    p-value."""
     tests = {f"{a} vs {b}": versus(outcomes.get(a), outcomes.get(b)) for a in tied for b in tied if a < b}
     for name in tied:
         beats = [versus(outcomes.get(name), outcomes.get(other)) for other in tied if other != name]
@@ -197,15 +216,13 @@ def break_tie(tied: Sequence[str], outcomes: Mapping[str, Mapping[str, bool]]) -
             row and row["p_value"] is not None and row["p_value"] < SIGNIFICANCE and (row["change"] or 0) > 0
             for row in beats
         ):
-            return name, {
-                "tied": list(tied),
-                "tests": tests,
-                "how": f"tie with {len(tied) - 1} broken by the paired test",
-            }
-    fallback = sorted(tied, key=lambda m: (parse_candidate(m)[0] != REFERENCE, _steps(m), m))[0]
+            how = f"tie with {len(tied) - 1} other(s) broken by the paired test"
+            return name, {"tied": list(tied), "tests": tests, "how": how}
+    macro = {m: (candidates or {}).get(m, {}).get("macro_tool_accuracy") or 0.0 for m in tied}
+    fallback = sorted(tied, key=lambda m: (parse_candidate(m)[0] != REFERENCE, -macro[m], _steps(m), m))[0]
     how = (
         f"tied with {', '.join(m for m in tied if m != fallback)}; no paired test separates them, so the tie goes "
-        "to the reference method, then the fewest steps"
+        "to the reference method, then the higher macro accuracy, then the fewest steps"
     )
     return fallback, {"tied": list(tied), "tests": tests, "how": how}
 

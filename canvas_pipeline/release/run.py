@@ -169,6 +169,20 @@ def _no_op_refusals(method: str, summary: Mapping[str, Any]) -> list[str]:
     return []
 
 
+def _worse_than_sft_refusals(selection: Mapping[str, Any]) -> list[str]:
+    """A checkpoint the paired test found significantly worse than `sft` on the eval split's
+    tool selection is refused, whatever selection file named it."""
+    name = selection.get("selected_candidate") or selection.get("selected")
+    entry = selection.get("candidates", {}).get(name, {})
+    row = entry.get("vs_sft")
+    if entry.get("worse_than_sft") and row:
+        return [
+            f"{name} is significantly worse than sft on the eval split's tool selection "
+            f"({row['change']:+.1%}, exact McNemar p={row['p_value']:.2g}) and is never released"
+        ]
+    return []
+
+
 def _read_effects(out_dir: Path, profile: str) -> dict[str, Any]:
     """The report's paired comparison of every method against `sft` (empty before a report)."""
     from canvas_pipeline.evaluation.report import EFFECTS_FILE, report_dir
@@ -237,6 +251,7 @@ def release_checkpoint(
         problems.append(f"the selected checkpoint {method} has no bench record: materialize eval/bench_results")
     elif method:
         problems += _no_op_refusals(method, records[method]["summary"])
+        problems += _worse_than_sft_refusals(selection or {})
     if reasons := release_refusals(selection, guardrails) + problems:
         _refuse(reasons, log)
     assert selection is not None and method is not None

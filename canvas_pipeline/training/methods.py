@@ -61,8 +61,11 @@ SPPO_BETA = REGRESSION_BETA
 # step's gradient is a sum over each completion's tokens and measured 9.8 for DPO on the
 # tiny model (G5 allows < 1); through the adapter 0.4-0.8 for DPO, IPO, APO-Zero, NCA and
 # KTO. LoRA trains far fewer weights from a zero-initialised B matrix, so it wants ~10x
-# the full-fine-tune rate (TRL's DPO default is 1e-6 for full 2B models).
-PREF_RATE = 2e-4
+# the full-fine-tune rate (TRL's DPO default is 1e-6 for full 2B models). On the tiny
+# profile's `sft` at 2e-4 for 4 steps the six adapters left 96-98% of the first bench
+# turns byte-identical to SFT's (no-ops); at 2e-3 for 8 steps of 32 rows, 39-78%
+# (docs/measurements.md, "Budgets under which the preference methods move").
+PREF_RATE = 2e-3
 METHODS: dict[str, MethodConfig] = {
     m.name: m
     for m in (

@@ -166,7 +166,7 @@ class QuotaPlanner:
 
     def choose(self, rng: random.Random, counts: Counter[str], topping_up: bool = False) -> Intent:
         """The next intent; `topping_up`: the split has its size and only tool floors are short."""
-        if rng.random() < self.no_call_share and not topping_up:
+        if rng.random() < self.no_call_share:
             return self.no_call[rng.randrange(len(self.no_call))]
         if self.mix is not None and not topping_up:
             mix = self.mix
