@@ -144,8 +144,8 @@ def test_failed_guardrail_blocks_downstream_through_the_cli(bad_raw_dir: Path, t
     proc = execute_job(home, {"resources": {"data": {"config": {"raw_dir": str(bad_raw_dir), "out_dir": str(out)}}}})
     log = proc.stdout + proc.stderr
     assert proc.returncode != 0
-    assert "Asset check 'G6_rows_kept_per_stage' on 'raw/canvas_snapshots' did not pass" in log
-    assert "blocking asset check failed" in log
+    assert "Asset check 'G6_rows_kept_per_stage' on 'raw/canvas_snapshots' did not pass" in log, log[-6000:]
+    assert "blocking asset check failed" in log, log[-6000:]
     instance = dg.DagsterInstance.from_config(str(home))
     assert instance.get_latest_materialization_event(RAW_KEY) is not None
     assert instance.get_latest_materialization_event(SCRUBBED_KEY) is None

@@ -111,6 +111,9 @@ def test_a_partition_killed_after_a_save_resumes_from_it(train_out: Path, tmp_pa
         assert metrics[key] is not None, key
     assert 0 < metrics["trainable_parameters"] < metrics["total_parameters"]
     assert metrics["tokens_per_s"] > 0 and metrics["peak_rss_bytes"] > 0
+    budget = get_profile("tiny").budget
+    assert metrics["train_rows_consumed"] == budget.max_steps * budget.batch_size * budget.grad_accum
+    assert metrics["train_dataset_rows"] >= 1000 > metrics["train_rows_consumed"]
     assert metrics["g5_dry_run"]["passed"] and metrics["g5_dry_run"]["grad_norm"] < 1.0
     assert not list(work.glob("checkpoint-*")), "a finished run's resume points are spent"
     assert metrics["g3_base_bench"].startswith("skipped")

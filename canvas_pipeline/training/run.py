@@ -348,13 +348,16 @@ def _sppo_rounds(
 
 
 def _epochs_seen(trainer: Any) -> float:
-    steps = (
+    return _rows_consumed(trainer) / max(1, len(trainer.train_dataset))
+
+
+def _rows_consumed(trainer: Any) -> int:
+    return int(
         trainer.state.global_step
         * trainer.args.per_device_train_batch_size
         * trainer.args.gradient_accumulation_steps
         * trainer.args.world_size
     )
-    return steps / max(1, len(trainer.train_dataset))
 
 
 def method_and_profile(method_name: str, profile_name: str) -> tuple[MethodConfig, Profile]:
@@ -467,6 +470,11 @@ def train_method(
         "started_from": str(start),
         "train_rows_used": len(data.train_rows),
         "train_rows_distinct": len({r["id"] for r in data.train_rows}),
+        # What the trainer consumed (steps x batch x accumulation x processes; the last
+        # round's for SPPO), next to the dataset size G12 judges: a fixed step budget can
+        # use a fraction of a dataset that clears G12.
+        "train_rows_consumed": _rows_consumed(trainer),
+        "train_dataset_rows": data.full_train_rows,
         "decision_rows": budget.decision_rows and method.trainer == "sft",
         "course_swap_share": budget.course_swap if method.trainer == "sft" else 0.0,
         "train_rows_course_swapped": data.course_swapped,
