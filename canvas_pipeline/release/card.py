@@ -1,7 +1,8 @@
 """The model card of a release (`README.md`, with a YAML header from `ModelCardData`):
 the base model, the method and its lineage, the data with per-stage shrinkage, every
 guardrail G1-G14 with its value, threshold and status, the bench table with Wilson 95%
-intervals, the released checkpoint's generalization gap (eval split, seen phrasings, vs
+intervals, what each method did against `sft` (paired, exact McNemar, with the per-axis
+failure rates), the released checkpoint's generalization gap (eval split, seen phrasings, vs
 bench, unseen phrasings), the selection rule and why this checkpoint won, and the
 limitations."""
 
