@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from canvas_pipeline.evaluation.metrics import NO_CALL
-from canvas_pipeline.evaluation.paired import SIGNIFICANCE, paired_change
+from canvas_pipeline.evaluation.paired import paired_change
 
 TOOL_FLOOR = 0.40
 # A checkpoint whose greedy first bench turns are this share identical to its reference's
@@ -65,17 +65,17 @@ def paired_outcomes(a: Mapping[str, bool], b: Mapping[str, bool]) -> tuple[list[
 
 
 def versus(a: Mapping[str, bool] | None, b: Mapping[str, bool] | None) -> dict[str, Any] | None:
-    """`a` against `b` on eval-split tool selection: change and exact McNemar p (None when
-    either has no per-item outcomes)."""
+    """`a` against `b` on eval-split tool selection: change, exact McNemar p and the paired
+    verdict (`PairedChange.verdict`); None when either has no per-item outcomes."""
     if not a or not b:
         return None
     mine, theirs = paired_outcomes(a, b)
     change = paired_change(mine, theirs)
-    return {"items": change.n, "change": change.change, "p_value": change.p_value}
+    return {"items": change.n, "change": change.change, "p_value": change.p_value, "verdict": change.verdict()}
 
 
-def _significantly_worse(row: Mapping[str, Any] | None) -> bool:
-    return bool(row and row["p_value"] is not None and row["p_value"] < SIGNIFICANCE and (row["change"] or 0) < 0)
+def _verdict(row: Mapping[str, Any] | None) -> str | None:
+    return row["verdict"] if row else None
 
 
 def candidate(
@@ -90,7 +90,7 @@ def candidate(
     violations = floor_violations(eval_summary["per_tool"], floor)
     macro = eval_summary.get("macro_tool_accuracy")
     no_op = identical is not None and identical >= NO_OP_SHARE
-    worse = _significantly_worse(vs_reference)
+    worse = _verdict(vs_reference) == "regressed"
     return {
         "macro_tool_accuracy": macro,
         "floor_violations": violations,
@@ -196,8 +196,7 @@ def _indistinguishable(
     paired test cannot confirm is a tie, not a win)."""
     if candidates[name]["macro_tool_accuracy"] == candidates[top]["macro_tool_accuracy"]:
         return True
-    row = versus(outcomes.get(name), outcomes.get(top))
-    return row is not None and (row["p_value"] is None or row["p_value"] >= SIGNIFICANCE)
+    return _verdict(versus(outcomes.get(name), outcomes.get(top))) == "no significant change"
 
 
 def break_tie(
@@ -212,10 +211,7 @@ def break_tie(
     tests = {f"{a} vs {b}": versus(outcomes.get(a), outcomes.get(b)) for a in tied for b in tied if a < b}
     for name in tied:
         beats = [versus(outcomes.get(name), outcomes.get(other)) for other in tied if other != name]
-        if all(
-            row and row["p_value"] is not None and row["p_value"] < SIGNIFICANCE and (row["change"] or 0) > 0
-            for row in beats
-        ):
+        if all(_verdict(row) == "improved" for row in beats):
             how = f"tie with {len(tied) - 1} other(s) broken by the paired test"
             return name, {"tied": list(tied), "tests": tests, "how": how}
     macro = {m: (candidates or {}).get(m, {}).get("macro_tool_accuracy") or 0.0 for m in tied}

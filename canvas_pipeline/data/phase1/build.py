@@ -169,8 +169,7 @@ class QuotaPlanner:
         if rng.random() < self.no_call_share:
             return self.no_call[rng.randrange(len(self.no_call))]
         if self.mix is not None and not topping_up:
-            mix = self.mix
-            return rng.choices(self.intents, weights=[mix[i.name] for i in self.intents])[0]
+            return rng.choices(self.intents, weights=[self.mix[i.name] for i in self.intents])[0]
         floor = self.floor_share * sum(self.used.values())
         behind = [i for i in self.intents if self.used[i.name] < floor]
         if behind:
@@ -279,7 +278,6 @@ class SplitGenerator:
         self.course_use: Counter[int] | None = Counter() if spread_courses else None
         self.pair_lookup = {(p.item_a, p.item_b): p for p in pairs}
         intents = tuple(i for i in INTENTS if split in i.splits and (pairs or not i.needs_pairs))
-        self.mix = mix
         self.carry_confirmations = carry_confirmations
         self.planner = QuotaPlanner(
             intents, quotas.no_call_share, planned_tools or (lambda i: i.tools), mix.weights if mix else None
