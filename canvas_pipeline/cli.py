@@ -189,7 +189,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             require_g3=not args.skip_g3,
             max_steps=args.max_steps,
         )
-    except GateError as error:
+    except (GateError, FileNotFoundError) as error:
         print(f"canvas-train train: {error}", file=sys.stderr)
         return 1
     print(json.dumps(report.metadata, indent=1, default=str))
@@ -197,14 +197,47 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_on_policy(args: argparse.Namespace) -> int:
+    """The on-policy data (what `on_policy/preference_data` materializes): the `sft`
+    checkpoint under DATA_DIR answers the train split's decision points, its judged answers
+    are mixed with phases 2 and 3 into DATA_DIR/on_policy/PROFILE, and G1, G2, G7, G8, G11,
+    G12, G13 and G14 judge the result. Exits 1 when a guardrail fails or does not run, or
+    when there is no `sft` checkpoint."""
+    from canvas_pipeline.evaluation.on_policy import OnPolicyConfig, write_on_policy_stage
+    from canvas_pipeline.guardrails.registry import check_config, run_on_policy_guardrails
+    from canvas_pipeline.training.tokenizer import profile_tokenizer_dir
+
+    out = Path(args.data_dir)
+    given = {"points": args.points, "samples": args.samples, "share": args.share}
+    config = OnPolicyConfig(seed=args.seed, **{k: v for k, v in given.items() if v is not None})
+    try:
+        report = write_on_policy_stage(out, args.profile, config, log=lambda _line: None)
+    except FileNotFoundError as error:
+        print(f"canvas-train on-policy: {error}", file=sys.stderr)
+        return 1
+    print(
+        f"on-policy: {report['answers']} answers at {report['points_answered']} points, {report['answers_wrong']} "
+        f"wrong ({report['wrong_share']:.1%}); pairs {report['phase2.on_policy_rows']} + "
+        f"{report['phase2.phase_rows']} phase-2, feedback {report['phase3.on_policy_rows']} + "
+        f"{report['phase3.phase_rows']} phase-3"
+    )
+    results = run_on_policy_guardrails(
+        out, args.profile, check_config(args.profile, profile_tokenizer_dir(out, args.profile))
+    )
+    for result in results:
+        print(f"{result.id:<4} {result.status:<8} {result.reason or ''}".rstrip())
+    return 0 if all(r.passed is True for r in results) else 1
+
+
 def cmd_pipeline(args: argparse.Namespace) -> int:
     """The embedded default through Dagster, in this process, recorded in $DAGSTER_HOME's
-    instance: data_job, base_model_job, training_job once per method partition (sft first:
-    it is the start and reference of the preference methods; each run trains and benches
-    its method), then report_job (selection, report, and the release of the selected
-    checkpoint: a local dry run unless CANVAS_RELEASE_PUBLISH=1 and a repo id are set). A failed data, base or sft run
-    stops everything after it; a failed preference partition does not stop the others
-    (they do not depend on it). Exits 1 if any run failed, naming them."""
+    instance: data_job, base_model_job, sft_job (full SFT, its bench, and its judged answers
+    mixed with phases 2 and 3: the on-policy data), training_job once per other method
+    partition (each run trains and benches its method), then report_job (selection, report,
+    and the release of the selected checkpoint: a local dry run unless
+    CANVAS_RELEASE_PUBLISH=1 and a repo id are set). A failed data, base or sft run stops
+    everything after it; a failed method partition does not stop the others (they do not
+    depend on it). Exits 1 if any run failed, naming them."""
     import time
 
     import dagster as dg
@@ -214,9 +247,9 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
 
     instance = dg.DagsterInstance.get()
     methods = list(args.methods or METHOD_NAMES)
-    methods.sort(key=lambda m: m != "sft")
     runs: list[tuple[str, str | None]] = [("data_job", None), ("base_model_job", None)]
-    runs += [("training_job", m) for m in methods]
+    runs += [("sft_job", None)] if "sft" in methods else []
+    runs += [("training_job", m) for m in METHOD_NAMES if m in methods and m != "sft"]
     runs += [("report_job", None)]
     failed: list[str] = []
     started_all = time.perf_counter()
@@ -229,7 +262,7 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
         print(f"{label:<28} {status} in {time.perf_counter() - started:.0f}s (run {result.run_id})", flush=True)
         if not result.success:
             failed.append(label)
-            if partition in (None, "sft"):
+            if partition is None:
                 break
     print(f"pipeline: {time.perf_counter() - started_all:.0f}s, {len(failed)} failed run(s) {failed or ''}".rstrip())
     return 1 if failed else 0
@@ -447,6 +480,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="train even if the base model's bench record is missing or below G3 (recorded as skipped)",
     )
     train.set_defaults(func=cmd_train)
+
+    on_policy = sub.add_parser(
+        "on-policy",
+        help="the sft checkpoint's judged answers, mixed with phases 2 and 3",
+        description=cmd_on_policy.__doc__,
+    )
+    on_policy.add_argument("--data-dir", required=True, help="folder with the datasets and the sft checkpoint")
+    on_policy.add_argument("--profile", default="tiny", help="model profile (default tiny)")
+    on_policy.add_argument("--seed", type=int, default=0, help="seed for the decision points and sampling (default 0)")
+    on_policy.add_argument("--points", type=int, help="decision points answered (default: the pipeline's)")
+    on_policy.add_argument("--samples", type=int, help="sampled answers per point besides the greedy one")
+    on_policy.add_argument("--share", type=float, help="on-policy share of the mixed train rows")
+    on_policy.set_defaults(func=cmd_on_policy)
 
     bench = sub.add_parser(
         "bench", help="bench checkpoints, select the production one, write the report", description=cmd_bench.__doc__

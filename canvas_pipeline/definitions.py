@@ -8,6 +8,7 @@ import dagster as dg
 from canvas_pipeline.defs.assets_data import DATA_ASSETS
 from canvas_pipeline.defs.assets_eval import EVAL_ASSETS
 from canvas_pipeline.defs.assets_models import MODEL_ASSETS
+from canvas_pipeline.defs.assets_on_policy import ON_POLICY_ASSETS, ON_POLICY_CHECKS
 from canvas_pipeline.defs.assets_release import RELEASE_ASSETS
 from canvas_pipeline.defs.assets_training import TRAINING_ASSETS, TRAINING_CHECKS
 from canvas_pipeline.defs.automation import SCHEDULES, SENSORS
@@ -16,8 +17,8 @@ from canvas_pipeline.defs.jobs import JOBS
 from canvas_pipeline.defs.resources import DataSettings, ModelSettings
 
 defs = dg.Definitions(
-    assets=[*DATA_ASSETS, *MODEL_ASSETS, *TRAINING_ASSETS, *EVAL_ASSETS, *RELEASE_ASSETS],
-    asset_checks=[*GUARDRAIL_CHECKS, *TRAINING_CHECKS],
+    assets=[*DATA_ASSETS, *MODEL_ASSETS, *TRAINING_ASSETS, *ON_POLICY_ASSETS, *EVAL_ASSETS, *RELEASE_ASSETS],
+    asset_checks=[*GUARDRAIL_CHECKS, *TRAINING_CHECKS, *ON_POLICY_CHECKS],
     jobs=JOBS,
     sensors=SENSORS,
     schedules=SCHEDULES,

@@ -92,3 +92,27 @@ def test_workspace_and_dg_load_the_definitions() -> None:
     )
     assert listing.returncode == 0, listing.stderr[-2000:]
     assert "phase1/sft_trajectories" in listing.stdout and "data_job" in listing.stdout
+
+
+def test_the_graph_orders_sft_and_its_on_policy_data_before_the_methods_that_read_them() -> None:
+    """`sft` is its own asset upstream of every other checkpoint, with the on-policy data
+    (and its blocking guardrails) between them, so a UI backfill of the eight partitions
+    cannot train a preference method first; GPU work sits in the `gpu` pool."""
+    from canvas_pipeline.definitions import defs
+    from canvas_pipeline.defs.assets_eval import BENCH_RESULTS_KEY, SFT_BENCH_KEY
+    from canvas_pipeline.defs.assets_on_policy import on_policy_guardrails
+    from canvas_pipeline.defs.assets_training import BASE_MODEL_KEY, CHECKPOINT_KEY, GPU_POOL, METHOD_PARTITIONS
+    from canvas_pipeline.defs.keys import ON_POLICY_KEY, SFT_KEY
+    from canvas_pipeline.training.methods import METHOD_NAMES
+
+    graph = defs.resolve_asset_graph()
+    assert {SFT_KEY, ON_POLICY_KEY} <= graph.get(CHECKPOINT_KEY).parent_keys
+    assert SFT_KEY in graph.get(ON_POLICY_KEY).parent_keys
+    assert SFT_BENCH_KEY in graph.get(BENCH_RESULTS_KEY).parent_keys
+    assert ["sft", *METHOD_PARTITIONS.get_partition_keys()] == list(METHOD_NAMES)
+    specs = [s for s in on_policy_guardrails.check_specs if s.asset_key == ON_POLICY_KEY]
+    assert {s.name.split("_")[0] for s in specs} == {"G1", "G2", "G7", "G8", "G11", "G12", "G13", "G14"}
+    assert all(s.blocking for s in specs)
+    assert {s.key for s in specs} <= set(graph.asset_check_keys)
+    for key in (BASE_MODEL_KEY, SFT_KEY, ON_POLICY_KEY, CHECKPOINT_KEY, SFT_BENCH_KEY, BENCH_RESULTS_KEY):
+        assert defs.get_assets_def(key).op.pool == GPU_POOL, key

@@ -77,10 +77,10 @@ def test_local_instance_loads_with_sqlite_queue_monitoring_and_retries(tmp_path:
     with dg.DagsterInstance.from_config(str(home)) as instance:
         assert type(instance.run_storage).__name__ == "SqliteRunStorage"
         assert Path(instance.root_directory) == home
-        coordinator = instance.run_coordinator
-        assert isinstance(coordinator, QueuedRunCoordinator)
-        limits = coordinator.get_run_queue_config().tag_concurrency_limits
-        assert {"key": "gpu", "value": "1", "limit": 1} in limits
+        assert isinstance(instance.run_coordinator, QueuedRunCoordinator)
+        concurrency = instance.get_concurrency_config()
+        assert {"key": "gpu", "value": "1", "limit": 1} in concurrency.run_queue_config.tag_concurrency_limits
+        assert concurrency.pool_config.default_pool_limit == 1  # the gpu pool
         assert instance.run_monitoring_enabled
         assert instance.run_monitoring_max_runtime_seconds >= 4 * 3600  # a GPU training partition fits
         assert instance.run_monitoring_start_timeout_seconds > 0
@@ -116,16 +116,13 @@ def test_deploy_instance_matches_the_schema_and_keeps_queue_monitoring_retries(t
     assert deploy["run_retries"] == local["run_retries"]
     assert deploy["run_monitoring"]["enabled"] is True
     assert deploy["run_monitoring"]["max_runtime_seconds"] >= local["run_monitoring"]["max_runtime_seconds"]
-    assert deploy["run_coordinator"]["class"] == local["run_coordinator"]["class"] == "QueuedRunCoordinator"
-    assert {"key": "gpu", "value": "1", "limit": 1} in deploy["run_coordinator"]["config"]["tag_concurrency_limits"]
-    coordinator = process_config(QueuedRunCoordinator.config_type(), deploy["run_coordinator"]["config"])
-    assert coordinator.success, coordinator.errors
+    assert deploy["concurrency"]["pools"] == local["concurrency"]["pools"] == {"granularity": "run", "default_limit": 1}
+    assert {"key": "gpu", "value": "1", "limit": 1} in deploy["concurrency"]["runs"]["tag_concurrency_limits"]
 
     ref = InstanceRef.from_dir(str(_instance_dir(tmp_path, DEPLOY_YAML)))
     for data in (ref.run_storage_data, ref.event_storage_data, ref.schedule_storage_data):
         assert data.module_name.startswith("dagster_postgres")
     assert (ref.run_launcher_data.module_name, ref.run_launcher_data.class_name) == ("dagster_k8s", "K8sRunLauncher")
-    assert ref.run_coordinator_data.class_name == "QueuedRunCoordinator"
 
 
 def test_deploy_postgres_storage_resolves_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -223,6 +220,7 @@ def _tag_sets() -> dict[str, dict[str, Any]]:
     tags = _load(TAGS_YAML)
     return {
         "base_model_job": tags["base_model_job"],
+        "sft_job": tags["sft_job"],
         **{f"training_job[{m}]": t for m, t in tags["training_job"].items()},
     }
 
@@ -234,7 +232,7 @@ def _as_run_tags(tags: Mapping[str, Any]) -> dict[str, str]:
 
 def test_training_tags_cover_every_method_partition() -> None:
     tags = _load(TAGS_YAML)
-    assert list(tags["training_job"]) == list(METHOD_NAMES)
+    assert ["sft", *tags["training_job"]] == list(METHOD_NAMES)
     for name, tag_set in _tag_sets().items():
         assert set(tag_set) == {"dagster-k8s/config", "dagster/max_runtime"}, name
         assert int(tag_set["dagster/max_runtime"]) >= 3600, name
@@ -258,7 +256,7 @@ def test_training_tags_parse_with_dagster_k8s_and_ask_for_one_gpu(k8s_launcher: 
         assert spec.affinity.node_affinity.required_during_scheduling_ignored_during_execution, name
         assert ("canvas-data", "/data") in {(m.name, m.mount_path) for m in spec.containers[0].volume_mounts}
         memory[name] = resources.limits["memory"]
-    assert memory["training_job[sft]"] != memory["training_job[lora]"]  # full SFT asks for more
+    assert memory["sft_job"] != memory["training_job[lora]"]  # full SFT asks for more
 
 
 def test_a_misspelled_k8s_tag_is_rejected() -> None:

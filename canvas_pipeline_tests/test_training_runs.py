@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -23,6 +24,7 @@ from pathlib import Path
 
 import pytest
 
+from canvas_pipeline.data.stages import on_policy_dir
 from canvas_pipeline.evaluation.bench import bench_record_path
 from canvas_pipeline.evaluation.report import report_dir
 from canvas_pipeline.evaluation.results import selection_path
@@ -159,10 +161,12 @@ def test_g3_stops_training_without_a_passing_base_bench_record(train_out: Path) 
     assert "G3 stops training: no base bench record" in proc.stderr
 
 
-def test_full_sft_then_iterative_sppo_train_from_the_cli(train_out: Path) -> None:
+def test_full_sft_then_on_policy_data_then_iterative_sppo_from_the_cli(train_out: Path) -> None:
     """SFT, the full fine-tune every preference method starts from, trains from the CLI with
-    its metadata; SPPO trains on top of it in its rounds, each re-ranking the pairs by the
-    current policy and recording the counts."""
+    its metadata; SPPO refuses to train before the on-policy data exists, naming it; `sft`
+    answers the train split's decision points and its judged answers, mixed with phase 2
+    and 3, pass the on-policy guardrails; SPPO trains on that mix in its rounds, each
+    re-ranking the pairs by the current policy and recording the counts."""
     sft = _train_from_cli("sft", train_out, "--skip-g3", "--max-steps", "8")
     assert sft.returncode == 0, sft.stdout[-2000:] + sft.stderr[-2000:]
     metrics = read_manifest(checkpoint_dir(train_out, "tiny", "sft"))["metrics"]
@@ -171,10 +175,27 @@ def test_full_sft_then_iterative_sppo_train_from_the_cli(train_out: Path) -> Non
     assert metrics["steps"] == 8 and metrics["decision_rows"] and metrics["train_rows_used"] == 8192
     assert metrics["learning_rate"] == get_profile("tiny").budget.reference.learning_rate
     assert metrics["eval_loss"] < metrics["eval_loss_before"]
+    assert metrics["train_rows_consumed"] == 8 * 64 and metrics["train_rows_on_policy"] == 0
+
+    refused = _train_from_cli("sppo", train_out, "--skip-g3")
+    assert refused.returncode == 1 and "materialize on_policy/preference_data first" in refused.stderr
+
+    args = [str(BIN / "canvas-train"), "on-policy", "--data-dir", str(train_out), "--points", "48"]
+    on_policy = subprocess.run(args, capture_output=True, text=True, timeout=600)
+    assert on_policy.returncode == 0, on_policy.stdout[-2000:] + on_policy.stderr[-2000:]
+    for gid in ("G1", "G2", "G7", "G8", "G11", "G12", "G13", "G14"):
+        assert re.search(rf"^{gid} +PASS", on_policy.stdout, re.M), on_policy.stdout
+    report = json.loads((on_policy_dir(train_out, "tiny") / "report.json").read_text())
+    assert report["points_answered"] == 48 and report["answers"] == 96  # greedy + one sample each
+    assert report["rows_in"] == report["rows_out"] + report["dropped_total"]
+    assert report["phase2.on_policy_rows"] == report["answers_wrong"]
+    assert report["phase2.on_policy_rows"] + report["phase2.phase_rows"] >= 1000  # G12's minimum
 
     sppo = _train_from_cli("sppo", train_out, "--skip-g3")
     assert sppo.returncode == 0, sppo.stdout[-2000:] + sppo.stderr[-2000:]
     metrics = read_manifest(checkpoint_dir(train_out, "tiny", "sppo"))["metrics"]
+    assert metrics["data_dir"] == str(on_policy_dir(train_out, "tiny"))
+    assert metrics["train_dataset_rows"] == report["phase2.on_policy_rows"] + report["phase2.phase_rows"]
     assert metrics["g5_dry_run"]["passed"] and metrics["g5_dry_run"]["grad_norm"] < 1.0
     assert (
         metrics["total_parameters"]

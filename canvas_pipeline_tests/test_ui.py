@@ -34,7 +34,7 @@ import requests
 from canvas_pipeline.defs.automation import DATA_SCHEDULE_NAME, RAW_DIR_SENSOR_NAME
 from canvas_pipeline_tests.test_dagster_runs import BIN, REPO_ROOT, _default_signals
 
-EXPLICIT_JOBS = {"data_job", "base_model_job", "training_job", "report_job"}
+EXPLICIT_JOBS = {"data_job", "base_model_job", "sft_job", "training_job", "report_job"}
 IMPLICIT_ASSET_JOB = "__ASSET_JOB"
 
 SERVER_START_TIMEOUT_S = 240  # webserver answering and the code location loaded

@@ -9,10 +9,18 @@ from typing import Any
 
 import dagster as dg
 
-from canvas_pipeline.defs.assets_training import BASE_BENCH_KEY, CHECKPOINT_KEY, METHOD_PARTITIONS
+from canvas_pipeline.defs.assets_training import (
+    BASE_BENCH_KEY,
+    CHECKPOINT_KEY,
+    GPU_POOL,
+    METHOD_PARTITIONS,
+    REFERENCE_METHOD,
+)
+from canvas_pipeline.defs.keys import ON_POLICY_KEY, SFT_KEY
 from canvas_pipeline.defs.metadata import json_metadata
 from canvas_pipeline.defs.resources import DataSettings, ModelSettings
 
+SFT_BENCH_KEY = dg.AssetKey(["eval", "sft_bench"])
 BENCH_RESULTS_KEY = dg.AssetKey(["eval", "bench_results"])
 SELECTION_KEY = dg.AssetKey(["eval", "selection"])
 REPORT_KEY = dg.AssetKey(["eval", "report"])
@@ -33,21 +41,11 @@ def _float_or_none(summary: dict[str, Any], key: str) -> dict[str, Any]:
     return {} if value is None else {key: float(value)}
 
 
-@dg.asset(
-    key=BENCH_RESULTS_KEY,
-    partitions_def=METHOD_PARTITIONS,
-    deps=[CHECKPOINT_KEY, BASE_BENCH_KEY],
-    group_name="eval",
-    kinds={"pytorch"},
-)
-def bench_results(context: dg.AssetExecutionContext, data: DataSettings, model: ModelSettings) -> dg.MaterializeResult:
-    """The partition's checkpoint on the bench and on the eval split, each item run as a
-    conversation with the simulated backend: tool selection with its Wilson interval, per
-    tool, argument accuracy, full-call exact match, parsimony, irrelevance and format
-    validity; for preference methods, the share of first turns identical to SFT's."""
+def _bench(
+    context: dg.AssetExecutionContext, method: str, data: DataSettings, model: ModelSettings
+) -> dg.MaterializeResult:
     from canvas_pipeline.evaluation.bench import bench_record_path, run_method_bench
 
-    method = context.partition_key
     try:
         record = run_method_bench(
             data.out_path, model.profile, method, data.seed, model.bench_items, model.selection_items
@@ -70,7 +68,34 @@ def bench_results(context: dg.AssetExecutionContext, data: DataSettings, model: 
     return dg.MaterializeResult(metadata=metadata)
 
 
-@dg.asset(key=SELECTION_KEY, deps=[BENCH_RESULTS_KEY], group_name="eval")
+@dg.asset(key=SFT_BENCH_KEY, deps=[SFT_KEY, BASE_BENCH_KEY], group_name="eval", kinds={"pytorch"}, pool=GPU_POOL)
+def sft_bench(context: dg.AssetExecutionContext, data: DataSettings, model: ModelSettings) -> dg.MaterializeResult:
+    """`models/sft` on the bench and on the eval split, each item run as a conversation with
+    the simulated backend: tool selection with its Wilson interval, per tool, argument
+    accuracy, full-call exact match, parsimony, irrelevance and format validity, and its
+    kept intermediate steps on the eval split. Every other method is compared with it,
+    paired on the same items."""
+    return _bench(context, REFERENCE_METHOD, data, model)
+
+
+@dg.asset(
+    key=BENCH_RESULTS_KEY,
+    partitions_def=METHOD_PARTITIONS,
+    deps=[CHECKPOINT_KEY, BASE_BENCH_KEY, SFT_BENCH_KEY],
+    group_name="eval",
+    kinds={"pytorch"},
+    pool=GPU_POOL,
+)
+def bench_results(context: dg.AssetExecutionContext, data: DataSettings, model: ModelSettings) -> dg.MaterializeResult:
+    """The partition's checkpoint on the bench and on the eval split, each item run as a
+    conversation with the simulated backend: tool selection with its Wilson interval, per
+    tool, argument accuracy, full-call exact match, parsimony, irrelevance and format
+    validity; for preference methods, the share of first turns identical to SFT's
+    (`eval/sft_bench`)."""
+    return _bench(context, context.partition_key, data, model)
+
+
+@dg.asset(key=SELECTION_KEY, deps=[BENCH_RESULTS_KEY, SFT_BENCH_KEY], group_name="eval")
 def selection(context: dg.AssetExecutionContext, data: DataSettings, model: ModelSettings) -> dg.MaterializeResult:
     """The production checkpoint: the highest macro-average tool-selection accuracy on the
     eval split among the checkpoints with no tool below 40%, every intermediate step a
@@ -106,7 +131,7 @@ def _embedded(markdown: str, images: dict[str, bytes]) -> str:
     return markdown
 
 
-@dg.asset(key=REPORT_KEY, deps=[BENCH_RESULTS_KEY, BASE_BENCH_KEY], group_name="eval")
+@dg.asset(key=REPORT_KEY, deps=[BENCH_RESULTS_KEY, SFT_BENCH_KEY, BASE_BENCH_KEY, ON_POLICY_KEY], group_name="eval")
 def report(context: dg.AssetExecutionContext, data: DataSettings, model: ModelSettings) -> dg.MaterializeResult:
     """The bench report: a table of every model (the base first) with tool selection and
     its interval, the eval-split macro accuracy, argument accuracy, parsimony, irrelevance,
@@ -135,4 +160,4 @@ def report(context: dg.AssetExecutionContext, data: DataSettings, model: ModelSe
     )
 
 
-EVAL_ASSETS = [bench_results, selection, report]
+EVAL_ASSETS = [sft_bench, bench_results, selection, report]

@@ -1,4 +1,5 @@
-"""The base model, its bench gate (G3) and the 9-method checkpoint matrix.
+"""The base model, its bench gate (G3), the `sft` checkpoint and the checkpoints of the
+other eight methods (one partition each).
 
 Domain work happens in `canvas_pipeline.training` and `canvas_pipeline.evaluation`; these
 assets wire it, forward TRL's logs to the run log and record the metadata. Torch and
@@ -12,6 +13,7 @@ import dagster as dg
 
 from canvas_pipeline.defs.assets_data import PHASE1_KEY, PHASE2_KEY, PHASE3_KEY, PHASE4_KEY
 from canvas_pipeline.defs.assets_models import TOKENIZER_KEY
+from canvas_pipeline.defs.keys import ON_POLICY_KEY, SFT_KEY
 from canvas_pipeline.defs.metadata import json_metadata
 from canvas_pipeline.defs.resources import DataSettings, ModelSettings
 from canvas_pipeline.training.methods import METHOD_NAMES
@@ -19,10 +21,16 @@ from canvas_pipeline.training.methods import METHOD_NAMES
 BASE_MODEL_KEY = dg.AssetKey(["models", "base_model"])
 BASE_BENCH_KEY = dg.AssetKey(["eval", "base_bench"])
 CHECKPOINT_KEY = dg.AssetKey(["models", "checkpoint"])
-METHOD_PARTITIONS = dg.StaticPartitionsDefinition(list(METHOD_NAMES))
+# `sft` is its own asset: six methods start from it and read its judged answers
+# (`on_policy/preference_data`), so the graph itself orders it before them.
+REFERENCE_METHOD = "sft"
+METHOD_PARTITIONS = dg.StaticPartitionsDefinition([m for m in METHOD_NAMES if m != REFERENCE_METHOD])
+GPU_POOL = "gpu"
 
 
-@dg.asset(key=BASE_MODEL_KEY, deps=[TOKENIZER_KEY], group_name="models", kinds={"pytorch", "huggingface"})
+@dg.asset(
+    key=BASE_MODEL_KEY, deps=[TOKENIZER_KEY], group_name="models", kinds={"pytorch", "huggingface"}, pool=GPU_POOL
+)
 def base_model(context: dg.AssetExecutionContext, data: DataSettings, model: ModelSettings) -> dg.MaterializeResult:
     """The profile's starting model, weights and tokenizer in one folder. tiny: a random
     two-layer Gemma-4 warmed up on generic tool-call conversations whose wording and items
@@ -89,28 +97,11 @@ def g3_base_bench(data: DataSettings, model: ModelSettings) -> dg.AssetCheckResu
     )
 
 
-@dg.asset(
-    key=CHECKPOINT_KEY,
-    partitions_def=METHOD_PARTITIONS,
-    deps=[PHASE1_KEY, PHASE2_KEY, PHASE3_KEY, BASE_MODEL_KEY, BASE_BENCH_KEY],
-    group_name="models",
-    kinds={"pytorch", "huggingface"},
-    op_tags={"gpu": "1"},
-)
-def checkpoint(context: dg.AssetExecutionContext, data: DataSettings, model: ModelSettings) -> dg.MaterializeResult:
-    """One training method per partition, trained by TRL/PEFT from the method table.
-    Before it trains: G3 (the base bench record scores >= 20%), G12 (rows) and G2
-    (non-empty, item-disjoint eval) on its dataset, and a G5 dry run of one optimizer step
-    (grad_norm < 1, no NaN/Inf); any failure fails the partition with the reason. The
-    DPO-family and KTO partitions train a LoRA adapter on the `sft` partition's checkpoint,
-    which with the adapter disabled is their reference. The metadata holds losses,
-    per-axis eval reward margins, grad norms, parameter counts, tokens/s, peak memory,
-    wall time (the bench, the share of outputs identical to SFT's included, is
-    `eval/bench_results` of the same partition). A killed run resumes
-    from its last saved trainer state."""
+def _train(
+    context: dg.AssetExecutionContext, method: str, data: DataSettings, model: ModelSettings
+) -> dg.MaterializeResult:
     from canvas_pipeline.training.run import GateError, train_method
 
-    method = context.partition_key
     try:
         report = train_method(
             method, data.out_path, data.out_path, model.profile, data.seed, context.log.info, model.require_g3
@@ -128,5 +119,45 @@ def checkpoint(context: dg.AssetExecutionContext, data: DataSettings, model: Mod
     return dg.MaterializeResult(metadata={k: v for k, v in meta.items() if v is not None})
 
 
-TRAINING_ASSETS = [base_model, base_bench, checkpoint]
+@dg.asset(
+    key=SFT_KEY,
+    deps=[PHASE1_KEY, BASE_MODEL_KEY, BASE_BENCH_KEY],
+    group_name="models",
+    kinds={"pytorch", "huggingface"},
+    pool=GPU_POOL,
+)
+def sft(context: dg.AssetExecutionContext, data: DataSettings, model: ModelSettings) -> dg.MaterializeResult:
+    """Full supervised fine-tuning of the base on phase 1 (TRL SFTTrainer, assistant-only
+    loss), under the profile's reference budget. Before it trains: G3 (the base bench record
+    scores >= 20%), G12 (dataset rows and rows the trainer consumes), G2 (non-empty,
+    item-disjoint eval) and a G5 dry run of one optimizer step (grad_norm < 1, no NaN/Inf);
+    any failure fails the asset with the reason. It is the starting policy and, as
+    weights, the frozen reference of the DPO family and KTO. The metadata holds losses,
+    grad norms, parameter counts, tokens/s, peak memory and wall time."""
+    return _train(context, REFERENCE_METHOD, data, model)
+
+
+@dg.asset(
+    key=CHECKPOINT_KEY,
+    partitions_def=METHOD_PARTITIONS,
+    deps=[PHASE1_KEY, PHASE2_KEY, PHASE3_KEY, BASE_MODEL_KEY, BASE_BENCH_KEY, SFT_KEY, ON_POLICY_KEY],
+    group_name="models",
+    kinds={"pytorch", "huggingface"},
+    pool=GPU_POOL,
+)
+def checkpoint(context: dg.AssetExecutionContext, data: DataSettings, model: ModelSettings) -> dg.MaterializeResult:
+    """One training method per partition, trained by TRL/PEFT from the method table.
+    Before it trains: G3 (the base bench record scores >= 20%), G12 (dataset rows and rows
+    the trainer consumes) and G2 (non-empty, item-disjoint eval) on its dataset, and a G5
+    dry run of one optimizer step (grad_norm < 1, no NaN/Inf); any failure fails the
+    partition with the reason. The DPO-family and KTO partitions train a LoRA adapter on
+    `models/sft` (with the adapter disabled, their reference) on `on_policy/preference_data`:
+    `sft`'s own judged answers mixed with phase 2 or 3. The metadata holds losses, per-axis
+    eval reward margins, grad norms, parameter counts, tokens/s, peak memory, wall time
+    (the bench, the share of outputs identical to SFT's included, is `eval/bench_results`
+    of the same partition). A killed run resumes from its last saved trainer state."""
+    return _train(context, context.partition_key, data, model)
+
+
+TRAINING_ASSETS = [base_model, base_bench, sft, checkpoint]
 TRAINING_CHECKS = [g3_base_bench]

@@ -92,9 +92,12 @@ def greedy_turns(
     prompts: Sequence[str],
     max_new_tokens: int = MAX_NEW_TOKENS,
     batch_size: int = BATCH_SIZE,
+    temperature: float | None = None,
+    seed: int = 0,
 ) -> list[str]:
     """The greedy continuation of each rendered prompt, up to and including its stop token,
-    decoded with special tokens kept; padding is stripped."""
+    decoded with special tokens kept; padding is stripped. With a `temperature`, sampled
+    from the full distribution at that temperature instead (seeded by `seed`)."""
     import torch
 
     stop_ids = [tokenizer.convert_tokens_to_ids(t) for t in STOP_TOKENS]
@@ -102,7 +105,10 @@ def greedy_turns(
         tokenizer.padding_side = "left"
     device = next(model.parameters()).device
     stops = torch.tensor(stop_ids, device=device)
-    settings = {"do_sample": False, "eos_token_id": stop_ids, "pad_token_id": tokenizer.pad_token_id}
+    settings: dict[str, Any] = {"do_sample": False, "eos_token_id": stop_ids, "pad_token_id": tokenizer.pad_token_id}
+    if temperature is not None:
+        settings |= {"do_sample": True, "temperature": temperature, "top_k": 0, "top_p": 1.0}
+        torch.manual_seed(seed)
     was_training = model.training
     model.eval()
     outputs: list[str] = []

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from canvas_pipeline.data.io import atomic_write_bytes, atomic_write_text, read_jsonl
+from canvas_pipeline.data.stages import on_policy_dir
 from canvas_pipeline.evaluation.bench import BASE, eval_dir
 from canvas_pipeline.evaluation.harness import Conversation
 from canvas_pipeline.evaluation.metrics import NO_CALL, wilson_interval
@@ -375,12 +376,33 @@ def effects_sentences(effects: Mapping[str, Any]) -> list[str]:
     return out
 
 
+def on_policy_section(report: Mapping[str, Any] | None) -> str:
+    """What the DPO family and KTO trained on: the on-policy stage's own figures."""
+    if not report:
+        return ""
+    axes = sorted(
+        ((k.removeprefix("wrong_on_axes."), v) for k, v in report.items() if k.startswith("wrong_on_axes.")),
+        key=lambda kv: -kv[1],
+    )
+    common = ", ".join(f"axes {a}: {n}" for a, n in axes[:5])
+    return (
+        "## What the preference methods trained on\n\n"
+        f"`sft` answered {report['points_answered']} train decision points ({report['answers']} answers, greedy "
+        f"and sampled; {report['answers_repeated']} repeats quarantined): {report['answers_wrong']} wrong "
+        f"({(report['wrong_share'] or 0):.1%}; most often {common}). The DPO family trained on "
+        f"{report['phase2.on_policy_rows']} of those pairs mixed with {report['phase2.phase_rows']} phase-2 pairs "
+        f"(on-policy share {report['phase2.realised_share']:.0%}), KTO on {report['phase3.on_policy_rows']} judged "
+        f"answers with {report['phase3.phase_rows']} phase-3 rows ({report['phase3.realised_share']:.0%}).\n"
+    )
+
+
 def markdown_report(
     records: Mapping[str, Mapping[str, Any]],
     selection: Mapping[str, Any],
     profile: str,
     images: Sequence[str] = (),
     effects: Mapping[str, Any] | None = None,
+    on_policy: Mapping[str, Any] | None = None,
 ) -> str:
     first = next(iter(records.values()), {"summary": {}})
     verdict = (
@@ -412,6 +434,7 @@ def markdown_report(
             if effects
             else []
         ),
+        *([on_policy_section(on_policy)] if on_policy else []),
         "## Selection candidates (eval split)\n",
         candidate_table(selection),
         f"Per-tool samples under 40 (low confidence): {', '.join(low) if low else 'none'}.\n",
@@ -549,6 +572,9 @@ def write_report(
     atomic_write_text(files.gap_json, json.dumps(gap_record, indent=1))
     effects = what_each_method_did(conversations_of(out_dir, records))
     atomic_write_text(files.effects_json, json.dumps(effects, indent=1))
-    text = markdown_report(records, selection, profile, [files.per_tool_png.name, files.comparison_png.name], effects)
+    stage_report = on_policy_dir(out_dir, profile) / "report.json"
+    on_policy = json.loads(stage_report.read_text()) if stage_report.is_file() else None
+    images = [files.per_tool_png.name, files.comparison_png.name]
+    text = markdown_report(records, selection, profile, images, effects, on_policy)
     atomic_write_text(files.markdown, text)
     return files, text

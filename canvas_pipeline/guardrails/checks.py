@@ -210,11 +210,22 @@ def validate_min_rows(configured: Mapping[str, int]) -> dict[str, int]:
     return out
 
 
-def g12_min_rows(train_sizes: Mapping[str, int], minimums: Mapping[str, int]) -> GuardrailResult:
-    """G12: each method's training set has at least its minimum N rows."""
+def g12_min_rows(
+    train_sizes: Mapping[str, int],
+    minimums: Mapping[str, int],
+    consumed: Mapping[str, int] | None = None,
+    min_consumed: int | None = None,
+) -> GuardrailResult:
+    """G12: each method's training set has at least its minimum N rows and, where given,
+    each method's trainer consumes (steps x batch x accumulation x processes, capped by the
+    dataset's epochs) at least `min_consumed` rows: a step budget can use a fraction of a
+    dataset that clears the first minimum."""
     name = "minimum rows per method's training set"
     threshold = ", ".join(f"{m} >= {n}" for m, n in minimums.items())
-    value, offenders = {}, []
+    if consumed is not None and min_consumed is not None:
+        threshold += f"; rows consumed >= {min_consumed}"
+    value: dict[str, Any] = {}
+    offenders = []
     for method, minimum in minimums.items():
         dataset = METHOD_DATASET[method]
         if dataset not in train_sizes:
@@ -222,6 +233,10 @@ def g12_min_rows(train_sizes: Mapping[str, int], minimums: Mapping[str, int]) ->
         value[method] = train_sizes[dataset]
         if train_sizes[dataset] < minimum:
             offenders.append(f"{method}: {dataset} train has {train_sizes[dataset]} rows < {minimum}")
+        if consumed is not None and method in consumed:
+            value[method] = {"dataset_rows": train_sizes[dataset], "rows_consumed": consumed[method]}
+            if min_consumed is not None and consumed[method] < min_consumed:
+                offenders.append(f"{method}: the trainer consumes {consumed[method]} rows < {min_consumed}")
     if not value:
         offenders.append("no training dataset")
     details, n = capped(offenders)

@@ -192,6 +192,9 @@ STAGE_GUARDRAILS: dict[str, tuple[str, ...]] = {
     "phase3": ("G2", "G6", "G7", "G8", "G11", "G12", "G13", "G14"),
     "phase4": ("G2", "G6", "G7", "G8", "G11"),
 }
+# The on-policy stage's mixed preference and feedback datasets (`data.stages.on_policy_dir`):
+# what the phase 2 and 3 checks judge, but G6 (its report counts answers, not source rows).
+ON_POLICY_GUARDRAILS: tuple[str, ...] = ("G1", "G2", "G7", "G8", "G11", "G12", "G13", "G14")
 
 
 def by_id(gid: str) -> Guardrail:
@@ -213,6 +216,18 @@ def run_stage_guardrails(data_dir: Path, stage: str, config: CheckConfig) -> lis
     if stage == "phase4":
         results += run_bench_checks(data_dir, load_registry().names)
     return results
+
+
+def run_on_policy_guardrails(out_dir: Path, profile: str, config: CheckConfig) -> list[GuardrailResult]:
+    """`ON_POLICY_GUARDRAILS` on the on-policy stage's datasets of `profile`, with the bench
+    of `out_dir` for G2 (no bench item may be trained on)."""
+    from canvas_pipeline.data.stages import on_policy_dir
+
+    bundle = load_bundle(on_policy_dir(out_dir, profile), datasets=("phase2", "phase3"), stages=())
+    bench = load_bundle(out_dir, datasets=("phase4",), stages=()).samples.get("phase4")
+    if bench is not None:
+        bundle.samples["phase4"] = bench
+    return run_guardrails(bundle, config, ON_POLICY_GUARDRAILS)
 
 
 def summary(results: list[GuardrailResult], waivers: Mapping[str, str] | None = None) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from canvas_pipeline.data.io import read_jsonl
+from canvas_pipeline.data.stages import ON_POLICY_MUTATION
 from canvas_pipeline.guardrails.checks import g2_eval_disjoint
 from canvas_pipeline.training.course_swap import CourseSwapper, data_courses, swap_share
 from canvas_pipeline.training.methods import MethodConfig, get_method
@@ -74,12 +75,27 @@ def round_robin(
     return chosen
 
 
+def origin(row: dict[str, Any]) -> str:
+    """Where a preference or feedback row comes from: the checkpoint's own answers
+    (`on_policy`) or the phase's constructed rows (`phase`)."""
+    return ON_POLICY_MUTATION if row.get("mutation") == ON_POLICY_MUTATION else "phase"
+
+
 def stratified_sample(rows: Sequence[dict[str, Any]], size: int | None, seed: int) -> list[dict[str, Any]]:
-    """`size` rows drawn round-robin across pair types (all rows when size is None)."""
+    """`size` rows drawn round-robin across pair types (all rows when size is None), each
+    origin (`origin`) in proportion to its share of `rows`, so a budget keeps the on-policy
+    mix's ratio."""
     if size is None or size >= len(rows):
         return list(rows)
     rng = random.Random(seed)
-    chosen = round_robin(rows, pair_type, size, rng)
+    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        groups[origin(row)].append(row)
+    chosen: list[dict[str, Any]] = []
+    for index, name in enumerate(sorted(groups)):
+        last = index == len(groups) - 1
+        take = size - len(chosen) if last else round(size * len(groups[name]) / len(rows))
+        chosen += round_robin(groups[name], pair_type, take, rng)
     rng.shuffle(chosen)
     return chosen
 

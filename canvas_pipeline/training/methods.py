@@ -30,6 +30,9 @@ class MethodConfig:
     rounds: int = 1  # SPPO: policy re-ranking rounds
     per_token_log_probs: bool = False  # sequence log-probs as per-token means (`per_token.py`)
     min_rows: int = 1000  # G12
+    # Trains on the on-policy stage's mix of its phase with the `sft` checkpoint's own judged
+    # answers (`data.stages.on_policy_dir`), not on the phase file alone.
+    on_policy: bool = False
 
     @property
     def is_preference(self) -> bool:
@@ -77,10 +80,38 @@ METHODS: dict[str, MethodConfig] = {
         MethodConfig("sft", "sft", "phase1", "full", learning_rate=2e-4),
         MethodConfig("lora", "sft", "phase1", "lora", learning_rate=2e-3),
         MethodConfig("qlora", "sft", "phase1", "qlora", learning_rate=2e-3),
-        MethodConfig("dpo", "dpo", "phase2", "lora", PREF_RATE, loss_type="sigmoid", beta=DPO_BETA, reference="sft"),
-        MethodConfig("ipo", "dpo", "phase2", "lora", PREF_RATE, loss_type="ipo", beta=REGRESSION_BETA, reference="sft"),
         MethodConfig(
-            "apo_zero", "dpo", "phase2", "lora", PREF_RATE, loss_type="apo_zero", beta=DPO_BETA, reference="sft"
+            "dpo",
+            "dpo",
+            "phase2",
+            "lora",
+            PREF_RATE,
+            loss_type="sigmoid",
+            beta=DPO_BETA,
+            reference="sft",
+            on_policy=True,
+        ),
+        MethodConfig(
+            "ipo",
+            "dpo",
+            "phase2",
+            "lora",
+            PREF_RATE,
+            loss_type="ipo",
+            beta=REGRESSION_BETA,
+            reference="sft",
+            on_policy=True,
+        ),
+        MethodConfig(
+            "apo_zero",
+            "dpo",
+            "phase2",
+            "lora",
+            PREF_RATE,
+            loss_type="apo_zero",
+            beta=DPO_BETA,
+            reference="sft",
+            on_policy=True,
         ),
         MethodConfig(
             "sppo",
@@ -93,9 +124,20 @@ METHODS: dict[str, MethodConfig] = {
             reference="sft",
             rounds=2,
             per_token_log_probs=True,
+            on_policy=True,
         ),
-        MethodConfig("nca", "dpo", "phase2", "lora", PREF_RATE, loss_type="nca_pair", beta=DPO_BETA, reference="sft"),
-        MethodConfig("kto", "kto", "phase3", "lora", PREF_RATE, beta=0.1, reference="sft"),
+        MethodConfig(
+            "nca",
+            "dpo",
+            "phase2",
+            "lora",
+            PREF_RATE,
+            loss_type="nca_pair",
+            beta=DPO_BETA,
+            reference="sft",
+            on_policy=True,
+        ),
+        MethodConfig("kto", "kto", "phase3", "lora", PREF_RATE, beta=0.1, reference="sft", on_policy=True),
     )
 }
 METHOD_NAMES: tuple[str, ...] = tuple(METHODS)

@@ -43,6 +43,9 @@ class Budget:
     # (`course_swap`): a small model otherwise learns the train split's course names.
     course_swap: float = 0.0
     learning_rate: float | None = None  # None: the method table's rate
+    # G12's second minimum: rows each trainer consumes (steps x batch x accumulation x
+    # processes, capped by the dataset's epochs), besides the dataset's own >= 1000.
+    min_rows_consumed: int = 1000
     # transformers' scheduler name; None: constant for a fixed step count, cosine for epochs
     lr_scheduler: str | None = None
     # The budget of a method other methods start from (`sft`, the reference and starting
@@ -82,6 +85,9 @@ _TINY_METHOD_BUDGET = Budget(
     decision_rows=True,
     whole_row_every=4,
     course_swap=0.5,
+    # The CPU demonstration's eight steps of 32 rows: what two cores train in tens of seconds
+    # per method. A trainer that would consume fewer (fewer steps, a smaller batch) fails G12.
+    min_rows_consumed=256,
 )
 # `sft` is where the bench's wording, which the warm-up never uses, is learnt for the six
 # methods that start from it. Full SFT from the embedded default's base, first turn scored on

@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from canvas_pipeline.data.io import atomic_write_dir, atomic_write_text
+from canvas_pipeline.data.stages import ON_POLICY_MUTATION, on_policy_dir
 from canvas_pipeline.guardrails.checks import g2_eval_disjoint, g12_min_rows
 from canvas_pipeline.guardrails.result import GuardrailResult
-from canvas_pipeline.training.data_prep import MethodData, judging_pairs, load_method_data
+from canvas_pipeline.training.data_prep import MethodData, judging_pairs, load_method_data, origin
 from canvas_pipeline.training.methods import MethodConfig, get_method, is_reference
 from canvas_pipeline.training.profiles import Profile, get_profile, reference_profile
 
@@ -81,9 +82,52 @@ def preflight(method: MethodConfig, data: MethodData) -> list[GuardrailResult]:
         g2_eval_disjoint({method.phase: data.item_ids()}),
     ]
     for result in results:
-        if not result.passed:
-            raise GateError(result, f"{result.id} stops {method.name}: {'; '.join(result.details)}")
+        _stop_on(result, method)
     return results
+
+
+def _stop_on(result: GuardrailResult, method: MethodConfig) -> None:
+    if not result.passed:
+        raise GateError(result, f"{result.id} stops {method.name}: {'; '.join(result.details)}")
+
+
+def rows_to_consume(trainer: Any) -> int:
+    """The rows the trainer will consume: steps x batch x accumulation x processes for a
+    step budget, the dataset times its epochs otherwise."""
+    args = trainer.args
+    if args.max_steps and args.max_steps > 0:
+        return int(
+            args.max_steps * args.per_device_train_batch_size * args.gradient_accumulation_steps * args.world_size
+        )
+    return int(len(trainer.train_dataset) * args.num_train_epochs)
+
+
+def consumption_gate(method: MethodConfig, data: MethodData, trainer: Any, min_consumed: int) -> GuardrailResult:
+    """G12 again once the trainer is built: the dataset's rows and the rows the trainer will
+    consume, each against its minimum; raises GateError when either falls short."""
+    result = g12_min_rows(
+        {method.phase: data.full_train_rows},
+        {method.name: method.min_rows},
+        consumed={method.name: rows_to_consume(trainer)},
+        min_consumed=min_consumed,
+    )
+    _stop_on(result, method)
+    return result
+
+
+def method_data_dir(method: MethodConfig, data_dir: Path, out_dir: Path, profile: str) -> Path:
+    """Where a method's dataset is read: the on-policy stage's mix of its phase with the
+    `sft` checkpoint's judged answers for the methods that train on it, the data folder
+    otherwise."""
+    if not method.on_policy:
+        return Path(data_dir)
+    folder = on_policy_dir(out_dir, profile)
+    if not (folder / "report.json").is_file():
+        raise FileNotFoundError(
+            f"no on-policy data in {folder}: {method.name} trains on the `sft` checkpoint's judged answers "
+            "mixed with its phase; materialize on_policy/preference_data first (or run `canvas-train on-policy`)"
+        )
+    return folder
 
 
 def base_bench_gate(out_dir: Path, profile: str) -> GuardrailResult:
@@ -396,6 +440,7 @@ def train_method(
     if max_steps is not None:
         profile = dataclasses.replace(profile, budget=dataclasses.replace(profile.budget, max_steps=max_steps))
     budget = profile.budget
+    data_dir = method_data_dir(method, data_dir, out_dir, profile.name)
     data = load_method_data(
         data_dir,
         method,
@@ -429,6 +474,7 @@ def train_method(
         undesirable_weight=undesirable_weight,
         seed=seed,
     )
+    gates[0] = consumption_gate(method, data, trainer, budget.min_rows_consumed)
     # Under `accelerate launch` every process runs this function: rank 0's G5 verdict is
     # every rank's (all stop or all train), and only rank 0 writes records and checkpoints.
     main = trainer.is_world_process_zero()
@@ -468,6 +514,7 @@ def train_method(
         "beta": method.beta,
         "learning_rate": method.learning_rate,
         "started_from": str(start),
+        "data_dir": str(data_dir),
         "train_rows_used": len(data.train_rows),
         "train_rows_distinct": len({r["id"] for r in data.train_rows}),
         # What the trainer consumed (steps x batch x accumulation x processes; the last
@@ -475,6 +522,7 @@ def train_method(
         # use a fraction of a dataset that clears G12.
         "train_rows_consumed": _rows_consumed(trainer),
         "train_dataset_rows": data.full_train_rows,
+        "train_rows_on_policy": sum(origin(r) == ON_POLICY_MUTATION for r in data.train_rows),
         "decision_rows": budget.decision_rows and method.trainer == "sft",
         "course_swap_share": budget.course_swap if method.trainer == "sft" else 0.0,
         "train_rows_course_swapped": data.course_swapped,
