@@ -177,6 +177,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     exits 1 when G3, G12, G2 or G5 stops it."""
     import json
 
+    from canvas_pipeline.evaluation.on_policy import OnPolicyConfig, self_play
     from canvas_pipeline.training.run import GateError, train_method
 
     try:
@@ -188,6 +189,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             args.seed,
             require_g3=not args.skip_g3,
             max_steps=args.max_steps,
+            self_play=self_play(Path(args.data_dir), OnPolicyConfig(seed=args.seed)),
         )
     except (GateError, FileNotFoundError) as error:
         print(f"canvas-train train: {error}", file=sys.stderr)

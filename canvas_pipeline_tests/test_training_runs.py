@@ -165,8 +165,8 @@ def test_full_sft_then_on_policy_data_then_iterative_sppo_from_the_cli(train_out
     """SFT, the full fine-tune every preference method starts from, trains from the CLI with
     its metadata; SPPO refuses to train before the on-policy data exists, naming it; `sft`
     answers the train split's decision points and its judged answers, mixed with phase 2
-    and 3, pass the on-policy guardrails; SPPO trains on that mix in its rounds, each
-    re-ranking the pairs by the current policy and recording the counts."""
+    and 3, pass the on-policy guardrails; SPPO trains on that mix, then a self-play round on
+    the pairs its own answers make, recording the counts."""
     sft = _train_from_cli("sft", train_out, "--skip-g3", "--max-steps", "8")
     assert sft.returncode == 0, sft.stdout[-2000:] + sft.stderr[-2000:]
     metrics = read_manifest(checkpoint_dir(train_out, "tiny", "sft"))["metrics"]
@@ -205,9 +205,10 @@ def test_full_sft_then_on_policy_data_then_iterative_sppo_from_the_cli(train_out
     assert not (checkpoint_dir(train_out, "tiny", "sppo") / "ref").exists()
     rounds = metrics["sppo_rounds"]
     assert [r["round"] for r in rounds] == [1, 2], rounds
-    assert rounds[0]["pairs"] == metrics["train_rows_used"]
-    # round 2 trains exactly the pairs round 1 left ranked wrong or weakly
-    assert rounds[1]["pairs"] == rounds[0]["ranked_wrong_after"] + rounds[0]["ranked_weak_after"]
+    assert rounds[0]["pairs"] == metrics["train_rows_used"] and rounds[0]["source"] == "dataset"
+    # round 2 is self-play: the round-1 policy's own answers, every wrong one a pair
+    assert rounds[1]["source"] == "self-play" and rounds[1]["self_play.points_answered"] == 256
+    assert rounds[1]["pairs"] == rounds[1]["self_play.answers_wrong"] > 0
     assert set(metrics["eval_margins_per_axis"]) >= {"all"}
 
 

@@ -2,7 +2,6 @@
 decision points, judged by phase 2's axis functions and mixed with phases 2 and 3, and the
 guardrails that judge it before any preference method trains on it."""
 
-import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -11,7 +10,7 @@ import dagster as dg
 from canvas_pipeline.defs.assets_data import PHASE1_KEY, PHASE2_KEY, PHASE3_KEY, PHASE4_KEY
 from canvas_pipeline.defs.assets_models import TOKENIZER_KEY
 from canvas_pipeline.defs.assets_training import GPU_POOL
-from canvas_pipeline.defs.checks import check_description, check_metadata, check_name
+from canvas_pipeline.defs.checks import blocking_results, check_description, check_name
 from canvas_pipeline.defs.keys import ON_POLICY_KEY, SFT_KEY
 from canvas_pipeline.defs.metadata import json_metadata
 from canvas_pipeline.defs.resources import DataSettings, ModelSettings
@@ -70,16 +69,7 @@ def on_policy_guardrails(
     the positive sides, lengths, rows, repetition and no prompt-blind shortcut; each blocks
     the preference checkpoints when it fails."""
     config = check_config(model.profile, profile_tokenizer_dir(data.out_path, model.profile))
-    for result in run_on_policy_guardrails(data.out_path, model.profile, config):
-        context.log.info(f"{result.id} {result.status}: {json.dumps(result.value, default=str)[:300]}")
-        yield dg.AssetCheckResult(
-            asset_key=ON_POLICY_KEY,
-            check_name=check_name(result.id),
-            passed=result.passed is True,
-            severity=dg.AssetCheckSeverity.ERROR,
-            metadata=check_metadata(result),
-            description=result.reason or None,
-        )
+    yield from blocking_results(context, ON_POLICY_KEY, run_on_policy_guardrails(data.out_path, model.profile, config))
 
 
 ON_POLICY_ASSETS = [preference_data]

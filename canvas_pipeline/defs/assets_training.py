@@ -100,11 +100,19 @@ def g3_base_bench(data: DataSettings, model: ModelSettings) -> dg.AssetCheckResu
 def _train(
     context: dg.AssetExecutionContext, method: str, data: DataSettings, model: ModelSettings
 ) -> dg.MaterializeResult:
+    from canvas_pipeline.evaluation.on_policy import OnPolicyConfig, self_play
     from canvas_pipeline.training.run import GateError, train_method
 
     try:
         report = train_method(
-            method, data.out_path, data.out_path, model.profile, data.seed, context.log.info, model.require_g3
+            method,
+            data.out_path,
+            data.out_path,
+            model.profile,
+            data.seed,
+            context.log.info,
+            model.require_g3,
+            self_play=self_play(data.out_path, OnPolicyConfig(seed=data.seed)),
         )
     except GateError as error:
         raise dg.Failure(description=str(error), metadata={"gate": str(error)}) from error

@@ -3,7 +3,7 @@ whose data it judges, so a failure stops everything downstream in the same run."
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import dagster as dg
 
@@ -56,6 +56,23 @@ def check_metadata(result: GuardrailResult) -> dict:
     }
 
 
+def blocking_results(
+    context: dg.AssetCheckExecutionContext, asset_key: dg.AssetKey, results: Iterable[GuardrailResult]
+) -> Iterator[dg.AssetCheckResult]:
+    """Each guardrail result as an ERROR-severity check result on `asset_key` (a failure, or
+    a guardrail that did not run, blocks what is downstream), logged as it comes."""
+    for result in results:
+        context.log.info(f"{result.id} {result.status}: {json.dumps(result.value, default=str)[:300]}")
+        yield dg.AssetCheckResult(
+            asset_key=asset_key,
+            check_name=check_name(result.id),
+            passed=result.passed is True,
+            severity=dg.AssetCheckSeverity.ERROR,
+            metadata=check_metadata(result),
+            description=result.reason or None,
+        )
+
+
 def _stage_check(stage: str) -> dg.AssetChecksDefinition:
     asset_key = STAGE_ASSETS[stage]
     ids = STAGE_GUARDRAILS[stage] + EXTRA_CHECKS.get(stage, ())
@@ -79,16 +96,7 @@ def _stage_check(stage: str) -> dg.AssetChecksDefinition:
         config = check_config(
             model.profile, tokenizer_dir, {k.split("/")[0]: v for k, v in data.allow_shrinkage.items()}
         )
-        for result in run_stage_guardrails(data.out_path, stage, config):
-            context.log.info(f"{result.id} {result.status}: {json.dumps(result.value, default=str)[:300]}")
-            yield dg.AssetCheckResult(
-                asset_key=asset_key,
-                check_name=check_name(result.id),
-                passed=result.passed is True,
-                severity=dg.AssetCheckSeverity.ERROR,
-                metadata=check_metadata(result),
-                description=result.reason or None,
-            )
+        yield from blocking_results(context, asset_key, run_stage_guardrails(data.out_path, stage, config))
 
     _check.__doc__ = (
         f"Guardrails {', '.join(ids)} on {asset_key.to_user_string()}; each blocks everything downstream when it fails."

@@ -270,3 +270,30 @@ def write_on_policy_stage(out_dir: Path, profile: str, config: OnPolicyConfig, l
     atomic_write_text(dest / "report.json", json.dumps(metadata, indent=2, sort_keys=True) + "\n")
     log(f"on-policy: {json.dumps(result.report)}")
     return metadata
+
+
+# SPPO's later rounds: fewer points than the stage, so a round's answers cost ~10 s on two
+# CPU cores for the tiny model.
+SELF_PLAY_POINTS = 256
+
+
+def self_play(out_dir: Path, config: OnPolicyConfig) -> Any:
+    """SPPO's self-play for `training.run.train_method`: before each later round the current
+    policy answers a fresh seeded sample of the train split's decision points (greedy and
+    sampled, as the stage does) and its judged wrong answers, each against the trajectory's
+    own turn, are that round's pairs."""
+    from dataclasses import replace
+
+    from canvas_pipeline.data.io import read_jsonl
+
+    rows: list[dict[str, Any]] = []  # read on the first round that needs them
+
+    def play(model: Any, tokenizer: Any, round_index: int) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        if not rows:
+            rows.extend(read_jsonl(Path(out_dir) / "phase1/sft_trajectories.jsonl"))
+        round_config = replace(config, points=SELF_PLAY_POINTS, seed=config.seed * 1000 + round_index)
+        result = on_policy_rows(model, tokenizer, rows, round_config)
+        keys = ("points_answered", "answers", "answers_wrong", "wrong_share")
+        return result.pairs, {k: result.report[k] for k in keys}
+
+    return play

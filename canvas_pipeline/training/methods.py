@@ -27,7 +27,7 @@ class MethodConfig:
     loss_type: str | None = None
     beta: float | None = None
     reference: str | None = None
-    rounds: int = 1  # SPPO: policy re-ranking rounds
+    rounds: int = 1  # SPPO: rounds, each after the first on the current policy's own judged answers
     per_token_log_probs: bool = False  # sequence log-probs as per-token means (`per_token.py`)
     min_rows: int = 1000  # G12
     # Trains on the on-policy stage's mix of its phase with the `sft` checkpoint's own judged

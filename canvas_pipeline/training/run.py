@@ -25,6 +25,10 @@ Log = Callable[[str], None]
 MANIFEST = "checkpoint.json"
 T = TypeVar("T")
 SPPO_WEAK_MARGIN = 1.0  # nats: a pair the policy prefers by less than this is trained again
+# SPPO's self-play: (current policy, tokenizer, round) -> the round's train pairs (the
+# policy's own judged wrong answers) and a report. The evaluation layer provides it
+# (`evaluation.on_policy.self_play`), so training imports no generation code.
+SelfPlay = Callable[[Any, Any, int], tuple[list[dict[str, Any]], dict[str, Any]]]
 
 
 class GateError(RuntimeError):
@@ -341,10 +345,13 @@ def _sppo_rounds(
     callbacks: list[Any],
     seed: int,
     log: Log,
+    self_play: SelfPlay | None = None,
 ) -> tuple[list[dict[str, Any]], Any, float, int]:
     """Round 1 trains on every pair with `first` (the trainer G5 already dry-ran, so its
-    reference log-probs are not computed twice); each later round on the pairs the current
-    policy still ranks wrong or by less than SPPO_WEAK_MARGIN nats."""
+    reference log-probs are not computed twice). Each later round, with `self_play`, trains
+    on the current policy's own answers that the axis judges find wrong, each against the
+    trajectory's turn (self-play); without it, on the pairs the current policy still ranks
+    wrong or by less than SPPO_WEAK_MARGIN nats."""
     from canvas_pipeline.training.factory import build_trainer
     from canvas_pipeline.training.preference_eval import completion_logps
 
@@ -352,6 +359,7 @@ def _sppo_rounds(
     rows = list(data.train_rows)
     _, eval_ds = data.datasets()
     wall, tokens, last_output, trainer = 0.0, 0, None, first
+    source, played = "dataset", {}
     for index in range(1, method.rounds + 1):
         if len(rows) < profile.budget.batch_size:
             rounds.append({"round": index, "pairs": len(rows), "skipped": "fewer pairs left than one batch"})
@@ -385,9 +393,25 @@ def _sppo_rounds(
         margins = [logps[2 * k] - logps[2 * k + 1] for k in range(len(data.train_rows))]
         wrong = sum(m < 0 for m in margins)
         weak = sum(0 <= m < SPPO_WEAK_MARGIN for m in margins)
-        rounds.append({"round": index, "pairs": len(rows), "ranked_wrong_after": wrong, "ranked_weak_after": weak})
-        log(f"sppo round {index}: trained on {len(rows)} pairs; after it {wrong} wrong, {weak} weak")
-        rows = [r for r, m in zip(data.train_rows, margins, strict=True) if m < SPPO_WEAK_MARGIN]
+        rounds.append(
+            {
+                "round": index,
+                "pairs": len(rows),
+                "source": source,
+                **played,
+                "ranked_wrong_after": wrong,
+                "ranked_weak_after": weak,
+            }
+        )
+        log(f"sppo round {index}: trained on {len(rows)} {source} pairs; after it {wrong} wrong, {weak} weak")
+        if index == method.rounds:
+            break
+        if self_play is not None:
+            rows, report = self_play(trainer.model, tokenizer, index + 1)
+            source, played = "self-play", {f"self_play.{k}": v for k, v in report.items()}
+        else:
+            rows = [r for r, m in zip(data.train_rows, margins, strict=True) if m < SPPO_WEAK_MARGIN]
+            source, played = "re-ranked", {}
     return rounds, (trainer, last_output), wall, tokens
 
 
@@ -424,6 +448,7 @@ def train_method(
     log: Log = print,
     require_g3: bool = True,
     max_steps: int | None = None,
+    self_play: SelfPlay | None = None,
 ) -> TrainingReport:
     """Train one method; raise GateError when G3, G12, G2 or G5 stops it. `require_g3=False`
     skips G3 (recorded as skipped in the metadata): for exercising the training mechanics
@@ -491,7 +516,7 @@ def train_method(
     sppo_rounds: list[dict[str, Any]] = []
     if method.rounds > 1:
         sppo_rounds, (trainer, output), train_wall, tokens = _sppo_rounds(
-            method, profile, trainer, ref, tokenizer, data, work, [forwarder], seed, log
+            method, profile, trainer, ref, tokenizer, data, work, [forwarder], seed, log, self_play
         )
     else:
         output, train_wall = _train_once(trainer, work, log)
