@@ -90,7 +90,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     """Run G1-G14 in order on a data folder in the documented formats, then the bench's
     coverage and phrasing checks. Exit 0 only when every one ran and passed (a guardrail
     that could not run counts only when waived by name with a reason: --waive G9="...");
-    1 when any failed; 3 when none failed but one did not run and was not waived."""
+    1 when any failed; 3 when none failed but one did not run and was not waived. The report
+    records the profile, when it ran and the fingerprints of phases 1-4 it judged: the
+    release reads DATA_DIR/guardrails.json for G9's and G10's PASS or waiver, on that data only."""
     import json
 
     from canvas_pipeline.data.io import atomic_write_text
@@ -120,6 +122,9 @@ def cmd_check(args: argparse.Namespace) -> int:
 
         load_tokenizer(tokenizer_dir)  # a corrupt folder is exit 2 with its path and the reason
     config = check_config(args.profile, tokenizer_dir, allowances, mini_train_data=None if args.no_g9 else data_dir)
+    from canvas_pipeline.release.gate import check_binding, check_report_path
+
+    binding = check_binding(data_dir, args.profile)  # the data as it is judged: the release ties the report to it
     results = run_guardrails(bundle, config) + run_bench_checks(data_dir, load_registry().names)
     print(f"{'id':<4} {'guardrail':<38} {'status':<8} {'value':<40} threshold")
     for r in results:
@@ -133,10 +138,12 @@ def cmd_check(args: argparse.Namespace) -> int:
             print(f"       {'not run: ' if r.passed is None else ''}{r.reason}")
         if r.id in waivers and r.passed is None:
             print(f"       waived: {waivers[r.id]}")
-    report = summary(results, waivers)
-    target = Path(args.json) if args.json else data_dir / "guardrails.json"
+    report = {**summary(results, waivers), **binding}
+    target = Path(args.json) if args.json else check_report_path(data_dir)
     atomic_write_text(target, json.dumps(report, indent=2, default=str) + "\n")
     print(f"report: {target}")
+    if target.resolve() != check_report_path(data_dir).resolve():
+        print(f"note: the release reads G9's and G10's verdicts from {check_report_path(data_dir)}, not from {target}")
     if report["failed"]:
         return 1
     if report["not_run_unwaived"]:
@@ -207,6 +214,7 @@ def cmd_on_policy(args: argparse.Namespace) -> int:
     when there is no `sft` checkpoint."""
     from canvas_pipeline.evaluation.on_policy import OnPolicyConfig, write_on_policy_stage
     from canvas_pipeline.guardrails.registry import check_config, run_on_policy_guardrails
+    from canvas_pipeline.training.gates import GateError
     from canvas_pipeline.training.tokenizer import profile_tokenizer_dir
 
     out = Path(args.data_dir)
@@ -214,7 +222,7 @@ def cmd_on_policy(args: argparse.Namespace) -> int:
     config = OnPolicyConfig(seed=args.seed, **{k: v for k, v in given.items() if v is not None})
     try:
         report = write_on_policy_stage(out, args.profile, config, log=lambda _line: None)
-    except FileNotFoundError as error:
+    except (FileNotFoundError, GateError) as error:
         print(f"canvas-train on-policy: {error}", file=sys.stderr)
         return 1
     print(

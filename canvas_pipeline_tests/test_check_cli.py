@@ -54,6 +54,19 @@ def test_check_passes_on_the_pipeline_output_only_with_what_did_not_run_waived(
     results = {r["id"]: r for r in report["results"]}
     assert results["G9"]["status"] == "NOT RUN" and results["G9"]["waived"] == WAIVERS["G9"]
     assert results["G11"]["status"] == "PASS" and "waived" not in results["G11"]
+    # bound to the data it judged, so the release can tell it speaks for the data it releases
+    from canvas_pipeline.release.gate import check_binding
+
+    binding = check_binding(real_slice, "tiny")
+    assert report["profile"] == "tiny" and report["data_dir"] == str(real_slice.resolve())
+    assert report["fingerprints"] == binding["fingerprints"] and set(binding["fingerprints"]) == {
+        "phase1",
+        "phase2",
+        "phase3",
+        "phase4",
+    }
+    assert all(binding["fingerprints"].values()) and report["checked_at"] <= binding["checked_at"]
+    assert f"the release reads G9's and G10's verdicts from {real_slice / 'guardrails.json'}" in waived.stdout
     assert check(*args, "--waive", "G99=typo").returncode == 2
     assert check(*args, "--waive", "G9").returncode == 2
 
@@ -110,3 +123,48 @@ def test_a_corrupt_tokenizer_folder_is_exit_2_naming_it(
     proc = check("check", "--data-dir", str(real_slice), "--tokenizer", str(broken), "--no-g9")
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert f"the tokenizer in {broken} cannot be loaded" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_tokenizer_with_a_token_out_of_vocabulary_is_exit_2_naming_it(
+    real_slice: Path, tiny_tokenizer_dir: Path, tmp_path: Path
+) -> None:
+    """The issue's failure: tokenizer.json edited so a merge yields a token its vocabulary lacks."""
+    import shutil
+
+    broken = tmp_path / "tokenizer"
+    shutil.copytree(tiny_tokenizer_dir, broken)
+    spec = json.loads((broken / "tokenizer.json").read_text())
+    merged = "".join(spec["model"]["merges"][0])
+    del spec["model"]["vocab"][merged]
+    (broken / "tokenizer.json").write_text(json.dumps(spec))
+    proc = check("check", "--data-dir", str(real_slice), "--tokenizer", str(broken), "--no-g9")
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert f"the tokenizer in {broken} cannot be loaded" in proc.stderr, proc.stderr
+    assert f"Token `{merged}` out of vocabulary" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_truncated_model_safetensors_is_exit_2_naming_the_folder(
+    real_slice: Path, tiny_tokenizer_dir: Path, tmp_path: Path
+) -> None:
+    """`check` itself reads no model folder (G3 and G5 read records, G9 saves its own start
+    model), so the base model is loaded the shortest way the CLI has: `bench --items --method
+    base`. A model.safetensors cut in half is exit 2 naming the folder and the reason."""
+    from canvas_pipeline.training.run import base_model_dir
+    from canvas_pipeline.training.tokenizer import load_tokenizer
+    from canvas_pipeline_tests.test_release import link_data, save_model
+
+    out = tmp_path / "data"
+    link_data(out, real_slice, tiny_tokenizer_dir)
+    base = base_model_dir(out, "tiny")
+    save_model(base, load_tokenizer(tiny_tokenizer_dir), seed=0)
+    weights = base / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    items = tmp_path / "one.jsonl"
+    question = {"role": "user", "content": "What is on my to-do list?"}
+    items.write_text(json.dumps({"messages": [question], "expected_tools": ["canvas.get_todo"]}) + "\n")
+
+    proc = check("bench", "--items", str(items), "--method", "base", "--data-dir", str(out))
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert f"the model in {base} cannot be loaded" in proc.stderr, proc.stderr
+    assert "Error while deserializing header" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (out / "eval").exists()

@@ -3,6 +3,7 @@ through the `dagster` CLI, and a bad raw folder fails the run with the folder na
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -27,7 +28,16 @@ def test_definitions_load_without_torch() -> None:
     assert "curated/scrubbed_snapshots" in out.stdout and "phase1/sft_trajectories" in out.stdout
 
 
-def test_every_asset_says_what_it_guarantees() -> None:
+def test_every_asset_and_check_says_what_it_guarantees() -> None:
+    from canvas_pipeline.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    for key in graph.get_all_asset_keys():
+        description = graph.get(key).description
+        assert description and len(description) > 60, key
+    for key in graph.asset_check_keys:
+        description = graph.get_check_spec(key).description
+        assert description and len(description) > 20, key
     for asset in DATA_ASSETS:
         for spec in asset.specs:
             assert spec.description and len(spec.description) > 60
@@ -82,6 +92,10 @@ def test_workspace_and_dg_load_the_definitions() -> None:
     )
     assert validate.returncode == 0, validate.stderr[-2000:]
     assert "All code locations passed validation" in validate.stdout + validate.stderr
+    check = subprocess.run(
+        [str(bin_dir / "dg"), "check", "defs"], capture_output=True, text=True, cwd=REPO_ROOT, env=env, timeout=300
+    )
+    assert check.returncode == 0, check.stdout[-2000:] + check.stderr[-2000:]
     listing = subprocess.run(
         [str(bin_dir / "dg"), "list", "defs", "--json"],
         capture_output=True,
@@ -91,7 +105,18 @@ def test_workspace_and_dg_load_the_definitions() -> None:
         timeout=300,
     )
     assert listing.returncode == 0, listing.stderr[-2000:]
-    assert "phase1/sft_trajectories" in listing.stdout and "data_job" in listing.stdout
+    listed = json.loads(listing.stdout)
+    from canvas_pipeline.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    assert {a["asset_key"] for a in listed["assets"]} == {k.to_user_string() for k in graph.get_all_asset_keys()}
+    assert {c["key"] for c in listed["asset_checks"]} == {k.to_user_string() for k in graph.asset_check_keys}
+    # every guardrail is a check, so the UI shows all of them (G3 on the base bench, G5 and G9
+    # on the checkpoints, G10 on project/container_images, the rest on the datasets)
+    assert {c["name"].split("_")[0] for c in listed["asset_checks"] if c["name"].startswith("G")} == {
+        f"G{i}" for i in range(1, 15)
+    }
+    assert "data_job" in {j["name"] for j in listed["jobs"]}
 
 
 def test_the_graph_orders_sft_and_its_on_policy_data_before_the_methods_that_read_them() -> None:

@@ -296,9 +296,11 @@ class RegexPipeline:
         self.group = group
         self.score = score
         self.calls: list[list[str]] = []
+        self.strides: list[int | None] = []
 
-    def __call__(self, inputs: list[str], batch_size: int = 1) -> list[list[dict[str, Any]]]:
+    def __call__(self, inputs: list[str], batch_size: int = 1, stride: int | None = None) -> list[list[dict[str, Any]]]:
         self.calls.append(list(inputs))
+        self.strides.append(stride)
         return [
             [
                 {
@@ -322,20 +324,21 @@ def factory_for(pipe: Callable[..., Any]) -> Callable[..., Callable[..., Any]]:
     return factory
 
 
-def test_piiranha_chunk_offsets_map_back() -> None:
+def test_piiranha_offsets_map_back_on_whole_texts() -> None:
     pipe = RegexPipeline(r"\S+@\S+\.com", "I-EMAIL")
-    scrubber = PiiranhaScrubber("fake", pipeline_factory=factory_for(pipe), max_chars=100)
+    scrubber = PiiranhaScrubber("fake", pipeline_factory=factory_for(pipe), stride=32)
     words = [f"user{i}@example.com" if i % 7 == 3 else f"word{i}" for i in range(120)]
     text = " ".join(words)
     spans = scrubber.detect(text)
-    assert len(pipe.calls) == 1 and len(pipe.calls[0]) > 5
+    # The pipeline gets whole texts (it windows them by tokens itself) and the stride to do it with.
+    assert pipe.calls == [[text]] and pipe.strides == [32]
     expected = [m.group() for m in re.finditer(r"\S+@\S+\.com", text)]
     assert [s.text for s in spans] == expected
     assert all(text[s.start : s.end] == s.text and s.label == "EMAIL" for s in spans)
 
 
 def test_piiranha_merges_names_and_filters_low_scores() -> None:
-    def pipe(inputs: list[str], batch_size: int = 1) -> list[list[dict[str, Any]]]:
+    def pipe(inputs: list[str], **kwargs: Any) -> list[list[dict[str, Any]]]:
         return [
             [
                 {"entity_group": "GIVENNAME", "score": 0.9, "word": "Jane", "start": 4, "end": 8},
@@ -376,7 +379,7 @@ def test_merge_spans_joins_pieces_but_not_across_lines() -> None:
 
 
 def test_partial_placeholder_overlap_is_trimmed() -> None:
-    def pipe(inputs: list[str], batch_size: int = 1) -> list[list[dict[str, Any]]]:
+    def pipe(inputs: list[str], **kwargs: Any) -> list[list[dict[str, Any]]]:
         return [[{"entity_group": "SURNAME", "score": 0.9, "word": "x", "start": 4, "end": 20}] for _ in inputs]
 
     text = "Ask <PERSON_1> Smith today"
@@ -401,6 +404,7 @@ def test_piiranha_is_lazy_and_batches_records() -> None:
     out, spans = scrubber.scrub_record({"a": "mail a@x.com", "b": None, "c": "", "d": "a@x.com and b@x.com"})
     assert calls == [{"model": "fake-model", "aggregation_strategy": "simple", "device": 0}]
     assert len(pipe.calls) == 1 and pipe.calls[0] == ["mail a@x.com", "a@x.com and b@x.com"]
+    assert pipe.strides == [None]  # a stand-in without a tokenizer gets the configured stride (none)
     assert out == {"a": "mail <EMAIL_1>", "b": None, "c": "", "d": "<EMAIL_1> and <EMAIL_2>"}
     assert len(spans) == 3
 
@@ -416,8 +420,14 @@ TOKENIZER_CORPUS = [
 ]
 
 
-def _build_tiny_model(root: Path, winner: str) -> Path:
-    """Save a tiny random DeBERTa-v2 token classifier whose classifier bias makes `winner` always win."""
+def _build_tiny_model(root: Path, winner: str, *, tagged: Sequence[str] = (), window: int = 512) -> Path:
+    """Save a tiny random DeBERTa-v2 token classifier with a `window`-token context.
+
+    Without `tagged`, its classifier bias makes `winner` always win. With `tagged`, it labels exactly
+    the tokens in `tagged` as `winner` and every other token "O", whatever their context: every word
+    embedding is one of two fixed vectors, the layers' output projections are zero (so each layer
+    passes its residual through) and the classifier reads which vector a token carries.
+    """
     import torch
     from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
     from transformers import DebertaV2Config, DebertaV2ForTokenClassification, PreTrainedTokenizerFast
@@ -437,7 +447,7 @@ def _build_tiny_model(root: Path, winner: str) -> Path:
         pad_token="[PAD]",
         cls_token="[CLS]",
         sep_token="[SEP]",
-        model_max_length=512,
+        model_max_length=window,
     )
     config = DebertaV2Config(
         vocab_size=tok.get_vocab_size(),
@@ -445,7 +455,8 @@ def _build_tiny_model(root: Path, winner: str) -> Path:
         num_hidden_layers=2,
         num_attention_heads=2,
         intermediate_size=64,
-        max_position_embeddings=512,
+        max_position_embeddings=window,
+        position_biased_input=not tagged,
         pad_token_id=tok.token_to_id("[PAD]"),
         id2label=dict(PIIRANHA_LABELS),
         label2id={v: k for k, v in PIIRANHA_LABELS.items()},
@@ -454,9 +465,26 @@ def _build_tiny_model(root: Path, winner: str) -> Path:
     model = DebertaV2ForTokenClassification(config).eval()
     with torch.no_grad():
         model.classifier.weight.zero_()
-        model.classifier.bias.fill_(-5.0)
-        model.classifier.bias[config.label2id[winner]] = 5.0
-    out = root / winner
+        if tagged:
+            ids = [tok.token_to_id(token) for token in tagged]
+            assert None not in ids, f"not single tokens of the tiny vocabulary: {tagged}"
+            embeddings = model.deberta.embeddings.word_embeddings.weight
+            embeddings.zero_()
+            embeddings[:, 2], embeddings[:, 3] = 1.0, -1.0
+            for token_id in ids:
+                embeddings[token_id] = 0.0
+                embeddings[token_id, 0], embeddings[token_id, 1] = 1.0, -1.0
+            for layer in model.deberta.encoder.layer:
+                for dense in (layer.attention.output.dense, layer.output.dense):
+                    dense.weight.zero_()
+                    dense.bias.zero_()
+            model.classifier.bias.zero_()
+            model.classifier.weight[config.label2id[winner], 0] = 3.0
+            model.classifier.weight[config.label2id["O"], 2] = 3.0
+        else:
+            model.classifier.bias.fill_(-5.0)
+            model.classifier.bias[config.label2id[winner]] = 5.0
+    out = root / f"{winner}-{window}-{'-'.join(tagged) or 'all'}"
     model.save_pretrained(out)
     fast.save_pretrained(out)
     return out
@@ -466,6 +494,16 @@ def _build_tiny_model(root: Path, winner: str) -> Path:
 def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("tiny-piiranha")
     return {winner: _build_tiny_model(root, winner) for winner in ("I-EMAIL", "O")}
+
+
+#: The tokens of "jane.doe@example.com" under the tiny tokenizer (its pre-tokenizer splits punctuation).
+EMAIL_TOKENS = ("jane", ".", "doe", "@", "example", "com")
+
+
+@pytest.fixture(scope="session")
+def email_tagger(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny model with a 256-token window that tags only the tokens of jane.doe@example.com."""
+    return _build_tiny_model(tmp_path_factory.mktemp("tiny-tagger"), "I-EMAIL", tagged=EMAIL_TOKENS, window=256)
 
 
 def test_tiny_model_entity_group_has_no_bio_prefix(tiny_models: dict[str, Path]) -> None:
@@ -481,27 +519,50 @@ def test_tiny_model_entity_group_has_no_bio_prefix(tiny_models: dict[str, Path])
     assert scrubber.findings(scrubbed) == []
 
 
-def test_tiny_model_chunks_long_text(tiny_models: dict[str, Path]) -> None:
-    calls: list[list[str]] = []
+def test_tiny_model_finds_entities_past_the_window_and_across_its_boundary(email_tagger: Path) -> None:
+    email = "jane.doe@example.com"
+    # "7" is one token, so each "7 " is one token of text: 256 - [CLS] - [SEP] = 254 fit in a window.
+    straddling = "7 " * 250 + email + " 7" * 50  # the e-mail's tokens 250..256 cross the first window's end
+    beyond = "7 " * 700 + email + " and " + "7 " * 20  # the e-mail starts at token 700, windows further on
+    texts = [straddling, beyond, f"mail {email} now", "7 " * 300]
+    scrubber = PiiranhaScrubber(str(email_tagger), batch_size=3)
 
-    def factory(task: str, **kwargs: Any) -> Callable[..., Any]:
-        from transformers import pipeline
+    tokenizer = scrubber.pipeline.tokenizer
+    assert tokenizer.model_max_length == 256 and scrubber.stride is None
+    first = tokenizer(straddling, truncation=True, return_offsets_mapping=True)
+    last_seen = max(end for _, end in first["offset_mapping"])
+    assert straddling.index(email) < last_seen < straddling.index(email) + len(email)
+    assert len(tokenizer(beyond)["input_ids"]) > 700 + len(EMAIL_TOKENS)
+    for text in texts:
+        assert text.count(email) <= 1 and "jane" not in text.replace(email, "")
 
-        pipe = pipeline(task, **kwargs)
+    found = scrubber.detect_many(texts)
+    for text, spans in zip(texts, found, strict=True):
+        expected = [PiiSpan(text.index(email), text.index(email) + len(email), "EMAIL", email)] if email in text else []
+        assert spans == expected, text[:40]
+    assert scrubber.scrub(beyond, PlaceholderMap())[0] == "7 " * 700 + "<EMAIL_1> and " + "7 " * 20
 
-        def recording(inputs: Sequence[str], **kw: Any) -> Any:
-            calls.append(list(inputs))
-            return pipe(list(inputs), **kw)
 
-        return recording
-
-    scrubber = PiiranhaScrubber(str(tiny_models["I-EMAIL"]), pipeline_factory=factory, batch_size=4)
+def test_tiny_model_covers_an_entity_longer_than_the_overlap(tiny_models: dict[str, Path]) -> None:
+    # Every token is "EMAIL" to this model: one entity over ~2900 tokens, read in windows of 512 that
+    # overlap by 127. The pipeline on its own keeps only the longest of overlapping pieces; the
+    # scrubber keeps them all and joins them, so the whole text is one span.
+    scrubber = PiiranhaScrubber(str(tiny_models["I-EMAIL"]), batch_size=4)
     text = " ".join(f"quiz {i} is due for lab {i % 5}." for i in range(300))
-    assert len(text) > 5000
-    spans = scrubber.detect(text)
-    assert len(calls) == 1 and len(calls[0]) >= 6
-    assert all(len(chunk) <= 800 for chunk in calls[0])
-    assert spans == [PiiSpan(0, len(text), "EMAIL", text)]
+    assert len(scrubber.pipeline.tokenizer(text)["input_ids"]) > 5 * 512
+    assert scrubber.detect(text) == [PiiSpan(0, len(text), "EMAIL", text)]
+
+
+def test_tiny_model_window_settings_are_checked(email_tagger: Path) -> None:
+    with pytest.raises(ValueError, match=r"stride 254 must be less than the 254 text tokens of a 256-token window"):
+        _ = PiiranhaScrubber(str(email_tagger), stride=254).pipeline
+    with pytest.raises(ValueError, match="max_tokens must be positive"):
+        PiiranhaScrubber(str(email_tagger), max_tokens=0)
+    # A smaller window than the tokenizer's is honoured: the e-mail past token 100 is still found whole.
+    scrubber = PiiranhaScrubber(str(email_tagger), max_tokens=64, stride=16)
+    text = "7 " * 100 + "jane.doe@example.com"
+    assert [(s.start, s.text) for s in scrubber.detect(text)] == [(200, "jane.doe@example.com")]
+    assert scrubber.pipeline.tokenizer.model_max_length == 64
 
 
 def test_tiny_model_flagging_nothing(tiny_models: dict[str, Path]) -> None:

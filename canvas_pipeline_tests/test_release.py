@@ -4,8 +4,10 @@ refuses with every reason and writes nothing, and publishing goes to a mocked Hu
 only when asked, with the token in the environment and nowhere else.
 
 The checkpoints are random tiny Gemma-4 models (and a LoRA adapter on one) saved the way
-`train_method` saves them; the selection, bench and base-bench records are written by
-hand in the documented formats. The data guardrails run for real on the real slice."""
+`train_method` saves them, with the lineage it records; the selection, bench and base-bench
+records are written by hand in the documented formats. The data guardrails run for real on
+the real slice, except in the G9/G10 tests, which fake the release's own guardrail run (the
+rule they test reads only G9's and G10's results and the check report)."""
 
 from __future__ import annotations
 
@@ -25,9 +27,19 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from canvas_pipeline.defs.assets_release import RELEASE_ASSETS, RELEASE_KEY
 from canvas_pipeline.defs.resources import DataSettings, ModelSettings
+from canvas_pipeline.guardrails.registry import GUARDRAILS
+from canvas_pipeline.guardrails.registry import summary as check_summary
 from canvas_pipeline.guardrails.result import GuardrailResult, not_run
 from canvas_pipeline.release import ReleaseRefused, release_checkpoint, release_dir, release_refusals
-from canvas_pipeline.release.gate import LineageStep, lineage_g3, lineage_g5
+from canvas_pipeline.release.gate import (
+    G9_NOTE,
+    CheckEvidence,
+    LineageStep,
+    check_binding,
+    informational_verdicts,
+    lineage_g3,
+    lineage_g5,
+)
 from canvas_pipeline.training.model import LORA_TARGET_MODULES, random_model, tiny_text_config
 from canvas_pipeline.training.run import base_model_dir, checkpoint_dir, load_checkpoint
 from canvas_pipeline.training.tokenizer import load_tokenizer, profile_tokenizer_dir
@@ -89,10 +101,15 @@ def write_eval(
         ev / "base_bench.json", {"method": "base", "summary": _summary(base_accuracy), "per_tool": _per_tool(0.3)}
     )
     for method, acc in methods.items():
-        summary = _summary(acc, (identical or {}).get(method))
-        record = {"method": method, "profile": "tiny", "summary": summary, "per_tool": _per_tool(acc)}
+        figures = _summary(acc, (identical or {}).get(method))
+        record = {"method": method, "profile": "tiny", "summary": figures, "per_tool": _per_tool(acc)}
         seen = round(min(acc + 0.2, 1.0), 4)  # the eval split reuses the training phrasings
         record["eval"] = {**_summary(seen), "per_tool": _per_tool(seen)}
+        folder = checkpoint_dir(out, "tiny", method)
+        if (folder / "checkpoint.json").is_file():  # what the bench records: the checkpoint and data it scored
+            from canvas_pipeline.evaluation.freshness import bench_lineage
+
+            record["lineage"] = bench_lineage(out, "tiny", folder)
         _write_json(ev / "bench" / f"{method}.json", {**record, "outputs": {}, "conversations": []})
     candidates = {
         m: {"macro_tool_accuracy": a, "floor_violations": {} if a >= 0.4 else {TOOLS[0]: a}, "qualifies": a >= 0.4}
@@ -119,6 +136,46 @@ def link_data(out: Path, real_slice: Path, tokenizer_dir: Path) -> None:
     shutil.copytree(tokenizer_dir, profile_tokenizer_dir(out, "tiny"))
 
 
+CHECK_WAIVERS = {"G9": "the mini-trains take minutes", "G10": "no container engine on this machine"}
+
+
+def write_check_report(
+    out: Path,
+    waivers: dict[str, str] | None = None,
+    passed: tuple[str, ...] = (),
+    judged: Path | None = None,
+    profile: str = "tiny",
+    bound: bool = True,
+) -> dict[str, Any]:
+    """`out/guardrails.json` as `canvas-train check` writes it (the registry's `summary` plus
+    `check_binding`): every guardrail PASS but G9 and G10 NOT RUN unless in `passed`, bound to
+    the data in `judged` (default `out`), or to nothing when not `bound` (an older report)."""
+    results = [
+        GuardrailResult(g.id, g.name, True, 1.0, g.threshold)
+        if g.id not in ("G9", "G10") or g.id in passed
+        else not_run(g.id, g.name, g.threshold, "not run by this check")
+        for g in GUARDRAILS
+    ]
+    report = check_summary(results, waivers)
+    if bound:
+        report |= check_binding(judged or out, profile)
+    _write_json(out / "guardrails.json", report)
+    return report
+
+
+def release_run_guardrails(
+    out_dir: Path, profile: str, steps: list[LineageStep], tokenizer_dir: Path | None
+) -> list[GuardrailResult]:
+    """The release's own guardrail run on a good folder, faked: G1-G8 and G11-G14 PASS, G9 NOT
+    RUN (the release never runs the mini-trains), G10 NOT RUN (no container engine)."""
+    return [
+        not_run(g.id, g.name, g.threshold, G9_NOTE if g.id == "G9" else "engine layer (b) not run: no engine")
+        if g.id in ("G9", "G10")
+        else GuardrailResult(g.id, g.name, True, 1.0, g.threshold)
+        for g in GUARDRAILS
+    ]
+
+
 def _manifest(method: str, adapter: str, base: Path, g5_passed: bool = True) -> dict[str, Any]:
     g5 = {"grad_norm": 0.71 if g5_passed else 52.65, "loss": 2.2, "passed": g5_passed}
     return {
@@ -127,6 +184,25 @@ def _manifest(method: str, adapter: str, base: Path, g5_passed: bool = True) -> 
         "base": str(base),
         "metrics": {"g5_dry_run": g5, "g3_base_bench": {"tool_selection_accuracy": 0.25, "items": 192}, "steps": 4},
     }
+
+
+def record_lineage(out: Path, method: str, folder: Path) -> None:
+    """The lineage `train_method` records in checkpoint.json: the data, base and reference
+    checkpoint it was made from and its own weights, as they are on disk now."""
+    from canvas_pipeline.data.lineage import folder_fingerprint, stage_fingerprint
+    from canvas_pipeline.training.gates import reference_fingerprint
+    from canvas_pipeline.training.lineage import weights_fingerprint
+    from canvas_pipeline.training.methods import get_method
+
+    manifest = json.loads((folder / "checkpoint.json").read_text())
+    reference = get_method(method).reference
+    manifest["lineage"] = {
+        "data": {"phase1": stage_fingerprint(out, "phase1", "tiny")},
+        "base": folder_fingerprint(base_model_dir(out, "tiny")),
+        **({"reference": reference_fingerprint(checkpoint_dir(out, "tiny", reference))} if reference else {}),
+        "checkpoint": weights_fingerprint(folder),
+    }
+    _write_json(folder / "checkpoint.json", manifest)
 
 
 def save_model(folder: Path, tokenizer: Any, seed: int) -> None:
@@ -141,6 +217,7 @@ def write_full_checkpoint(out: Path, method: str = "sft", g5_passed: bool = True
     folder = checkpoint_dir(out, "tiny", method)
     save_model(folder, tokenizer, seed=1)
     _write_json(folder / "checkpoint.json", _manifest(method, "full", base_model_dir(out, "tiny"), g5_passed))
+    record_lineage(out, method, folder)
     return folder
 
 
@@ -161,6 +238,7 @@ def write_adapter_checkpoint(out: Path, kind: str = "lora") -> Path:
     peft_model.save_pretrained(str(folder))
     tokenizer.save_pretrained(str(folder))
     _write_json(folder / "checkpoint.json", _manifest(kind, kind, base))
+    record_lineage(out, kind, folder)
     return folder
 
 
@@ -243,8 +321,13 @@ def test_the_card_parses_and_states_selection_guardrails_data_bench_and_the_disc
     assert RULE in text
     for gid in [f"G{i}" for i in range(1, 15)]:
         row = next(line for line in text.splitlines() if line.startswith(f"| {gid} |"))
-        assert any(f"**{s}**" in row for s in ("PASS", "FAIL", "NOT RUN")), row
-    assert "| G9 | trainer mini-train tests | **NOT RUN** |" in text
+        assert any(f"**{s}" in row for s in ("PASS**", "FAIL**", "NOT RUN, no waiver**")), row
+    # the dry run of README command 1: no check report, so G9 is NOT RUN with no waiver, said at the top
+    assert "| G9 | trainer mini-train tests | **NOT RUN, no waiver** |" in text
+    notice = text.index(": NOT RUN, no waiver.**")  # "Guardrails G9, G10" (G10 passes where an engine answers)
+    assert notice < text.index("## Method") and "> **Guardrail" in text[notice - 30 : notice]
+    assert "G9" in text[notice - 30 : notice]
+    assert "may not be published (publishing refuses it)" in text
     assert "61.0% [54.3%, 67.8%]" in text  # the Wilson interval of the selected checkpoint
     assert "| phase1/sft_trajectories |" in text and "shrinkage" in text
     assert (
@@ -270,10 +353,16 @@ def test_release_json_and_the_asset_metadata_say_it_was_a_dry_run(
     assert {g["id"]: g["status"] for g in record["guardrails"]}["G5"] == "PASS"
     assert record["bench_summary"]["tool_selection_interval"] == [0.543, 0.678]
     assert record["export"]["adapter"] == "full" and record["export"]["max_abs_logit_diff"] < 1e-4
+    # README command 1 runs no `canvas-train check`: the dry run goes ahead, G9 shown as not run, never PASS
+    g9 = record["informational"]["G9"]
+    assert g9["status"] == "NOT RUN" and g9["label"] == "NOT RUN, no waiver" and g9["source"] == "none"
+    assert "no `canvas-train check` report in" in g9["detail"] and "G9" in record["not_run_unwaived"]
+    assert record["waivers"] == {} and record["check_report"]["used"] is False
+    assert any(w.startswith("G9 (trainer mini-train tests): NOT RUN, no waiver") for w in record["warnings"])
     meta = result.asset_materializations_for_node("release__model")[0].metadata
     assert meta["selected"].value == "sft" and meta["published"].value is False
     assert "dry run" in meta["dry_run_reason"].value
-    assert meta["guardrails"].value["G1"] == "PASS"
+    assert meta["guardrails"].value["G1"] == "PASS" and meta["guardrails"].value["G9"] == "NOT RUN"
     assert isinstance(meta["model_card"], dg.MarkdownMetadataValue) and "## Guardrails" in meta["model_card"].value
 
 
@@ -296,6 +385,7 @@ def test_publish_merges_the_lora_adapter_and_uploads_to_the_mocked_hub(
     link_data(out, real_slice, tiny_tokenizer_dir)
     source = write_adapter_checkpoint(out)
     write_eval(out, "lora", {"sft": 0.5, "lora": 0.61})
+    write_check_report(out, waivers=CHECK_WAIVERS)  # publishing needs G9 and G10 passed or waived
     monkeypatch.setenv("HF_TOKEN", FAKE_TOKEN)
     logs: list[str] = []
     uploaded: list[tuple[set[str], dict[str, Any]]] = []
@@ -337,6 +427,88 @@ def test_publish_merges_the_lora_adapter_and_uploads_to_the_mocked_hub(
     assert files_holding(out / "release", FAKE_TOKEN) == []
     assert FAKE_TOKEN not in json.dumps(report.to_dict(), default=str) + report.card + "\n".join(logs)
     assert any("published lora to canvas-test/tiny-lora" in line for line in logs)
+
+
+def test_publishing_needs_g9_and_g10_passed_or_waived_by_a_check_report_on_this_data(
+    real_slice: Path, tiny_tokenizer_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Publishing refuses while G9 or G10 has neither a PASS nor a waiver, naming each and the
+    fix; a check report of other data, of another profile or bound to nothing counts for
+    nothing; the check report on this data with G9 waived and G10 passed lets it publish, and
+    release.json and the card say which, from which report, when."""
+    out = tmp_path / "out"
+    link_data(out, real_slice, tiny_tokenizer_dir)
+    write_full_checkpoint(out)
+    write_eval(out, "sft", {"sft": 0.61})
+    monkeypatch.setenv("HF_TOKEN", FAKE_TOKEN)
+    monkeypatch.setattr("canvas_pipeline.release.run.lineage_guardrails", release_run_guardrails)
+    dest = release_dir(out, "tiny")
+
+    def refused() -> list[str]:
+        with pytest.raises(ReleaseRefused) as error:
+            release_checkpoint(out, "tiny", publish=True, repo_id="canvas-test/tiny-sft", log=lambda _: None)
+        assert not dest.exists()
+        return [r for r in error.value.reasons if r.startswith(("G9 ", "G10 "))]
+
+    other = tmp_path / "other"  # the same phases but phase 3, one row shorter
+    for name in PHASES:
+        if name != "phase3":
+            (other / name).parent.mkdir(parents=True, exist_ok=True)
+            (other / name).symlink_to(real_slice / name)
+    shutil.copytree(real_slice / "phase3", other / "phase3")
+    rows = (other / "phase3" / "kto_feedback.jsonl").read_text().splitlines(keepends=True)
+    (other / "phase3" / "kto_feedback.jsonl").write_text("".join(rows[:-1]))
+
+    with patch("canvas_pipeline.release.hub.HfApi") as hub:
+        hub.return_value.upload_folder.return_value = SimpleNamespace(commit_url="https://hf.co/c/abc123")
+        g9, g10 = refused()  # no check report at all
+        assert g9.startswith("G9 (trainer mini-train tests) is NOT RUN, no waiver, and a published release needs")
+        assert f"no `canvas-train check` report in {out / 'guardrails.json'}" in g9
+        assert f"run `canvas-train check --data-dir {out} --profile tiny` on this data" in g9
+        assert '--no-g9 --waive G9="why"' in g9 and '--waive G10="why"' in g10
+
+        write_check_report(out, CHECK_WAIVERS, judged=other)
+        g9, g10 = refused()
+        assert "judged other data: phase3 changed since" in g9 and "judged other data: phase3" in g10
+        write_check_report(out, CHECK_WAIVERS, profile="e2b")
+        assert "is of the 'e2b' profile, not 'tiny'" in refused()[0]
+        write_check_report(out, CHECK_WAIVERS, bound=False)
+        assert "records no fingerprints of the data it judged" in refused()[0]
+        write_check_report(out, {"G10": CHECK_WAIVERS["G10"]})  # G10 waived; G9 neither passed nor waived
+        (only,) = refused()
+        assert only.startswith("G9 ") and "did not run it, and no waiver was given" in only
+        hub.return_value.upload_folder.assert_not_called()
+
+        check = write_check_report(out, {"G9": CHECK_WAIVERS["G9"]}, passed=("G10",))
+        logs: list[str] = []
+        report = release_checkpoint(out, "tiny", publish=True, repo_id="canvas-test/tiny-sft", log=logs.append)
+    assert report.published and hub.return_value.upload_folder.call_count == 1
+    record = json.loads((dest / "release.json").read_text())
+    assert record["published"] is True and record["waivers"] == {"G9": CHECK_WAIVERS["G9"]}
+    assert record["not_run_unwaived"] == []
+    g9, g10 = record["informational"]["G9"], record["informational"]["G10"]
+    assert g9["status"] == "NOT RUN" and g9["label"] == "NOT RUN, waived" and g9["waiver"] == CHECK_WAIVERS["G9"]
+    assert g10["status"] == "PASS" and g10["source"] == g9["source"] == "check report"
+    assert g9["check_report"] == str(out / "guardrails.json") and g9["checked_at"] == check["checked_at"]
+    assert record["check_report"] == {
+        "path": str(out / "guardrails.json"),
+        "checked_at": check["checked_at"],
+        "used": True,
+        "ignored": None,
+        "waived": {"G9": CHECK_WAIVERS["G9"]},
+    }
+    assert {g["id"]: g["status"] for g in record["guardrails"]}["G9"] == "NOT RUN"  # waived is not passed
+    assert report.guardrail_summary()["G9"] == "NOT RUN" and report.guardrail_summary()["G10"] == "PASS"
+    text = ModelCard.load(dest / "README.md").text
+    source = f"`canvas-train check` report `guardrails.json` of {check['checked_at']}, on this data"
+    g9_row = next(line for line in text.splitlines() if line.startswith("| G9 |"))
+    assert g9_row.startswith(f'| G9 | trainer mini-train tests | **NOT RUN, waived**: "{CHECK_WAIVERS["G9"]}" |')
+    assert source in g9_row
+    g10_row = next(line for line in text.splitlines() if line.startswith("| G10 |"))
+    assert "| **PASS** |" in g10_row and source in g10_row
+    assert f'> **G9 (trainer mini-train tests): NOT RUN, waived** by name: "{CHECK_WAIVERS["G9"]}"' in text
+    assert "NOT RUN, no waiver" not in text and str(tmp_path) not in text  # no local path in a published card
+    assert any(f"waived by name in the check report {out / 'guardrails.json'}" in line for line in logs)
 
 
 def test_a_qlora_adapter_is_released_merged_into_its_dequantized_nf4_base(
@@ -481,12 +653,45 @@ SELECTED = {"selected": "dpo", "reason": "dpo won"}
 ALL = [f"G{i}" for i in range(1, 15)]
 
 
-def test_the_gate_passes_with_g9_and_g10_not_run_and_refuses_any_failure() -> None:
+def test_a_dry_run_passes_with_g9_and_g10_not_run_publishing_needs_a_pass_or_waiver_any_failure_refuses() -> None:
     results = _passing([g for g in ALL if g not in ("G9", "G10")])
     results += [not_run("G9", "mini-trains", "all 9", "minutes"), not_run("G10", "docker", "exit 0", "no engine")]
-    assert release_refusals(SELECTED, results) == []
+    assert release_refusals(SELECTED, results) == []  # a dry run: it says NOT RUN, no waiver (tested below)
+    published = release_refusals(SELECTED, results, publish=True, data_dir="/data", profile="tiny")
+    assert [r.split(" ")[0] for r in published] == ["G9", "G10"]
+    assert published[0].startswith("G9 (mini-trains) is NOT RUN, no waiver, and a published release needs a PASS")
+    assert "run `canvas-train check --data-dir /data --profile tiny` on this data" in published[0]
+    assert '`canvas-train check --data-dir /data --profile tiny --no-g9 --waive G9="why"`' in published[0]
+    assert '--waive G10="why"' in published[1]
+    with pytest.raises(ReleaseRefused, match="G9 .* NOT RUN, no waiver"):
+        from canvas_pipeline.release.gate import require_release
+
+        require_release(SELECTED, results)  # as strict as publishing by default
+
+    # from a check report on this data: G9 waived by name, G10 passed there
+    check = {
+        "G9": {"id": "G9", "status": "NOT RUN", "reason": "not requested", "waived": "no time"},
+        "G10": {"id": "G10", "status": "PASS", "details": ["docker run --rm canvas-train:g10 --help exit 0"]},
+    }
+    evidence = CheckEvidence(Path("/data/guardrails.json"), "2026-12-02T10:00:00+00:00", check, {"G9": "no time"})
+    verdicts = informational_verdicts(results, evidence)
+    assert [(v.id, v.label, v.waiver, v.source) for v in verdicts] == [
+        ("G9", "NOT RUN, waived", "no time", "check report"),
+        ("G10", "PASS", None, "check report"),
+    ]
+    assert release_refusals(SELECTED, results, publish=True, verdicts=verdicts) == []
+    # the same report judged other data: it counts for nothing
+    ignored = CheckEvidence(evidence.path, evidence.checked_at, check, evidence.waived, ignored="other data")
+    assert [v.label for v in informational_verdicts(results, ignored)] == ["NOT RUN, no waiver"] * 2
+    # a FAIL refuses even a dry run: in the release's own run, or in the check report on this data
     failed_g10 = [*results[:-1], GuardrailResult("G10", "docker", False, 1, "exit 0", ("exit code 2",))]
     assert release_refusals(SELECTED, failed_g10) == ["G10 (docker) failed: exit code 2 (threshold exit 0)"]
+    check["G9"] = {"id": "G9", "status": "FAIL", "details": ["dpo: reward margin went down"]}
+    failed_g9 = informational_verdicts(results, CheckEvidence(evidence.path, evidence.checked_at, check, {}))
+    assert release_refusals(SELECTED, results, verdicts=failed_g9) == [
+        "G9 (mini-trains) failed in the check report /data/guardrails.json (2026-12-02T10:00:00+00:00): "
+        "dpo: reward margin went down"
+    ]
 
 
 def test_the_gate_names_every_reason_selection_not_run_failed_and_missing() -> None:

@@ -31,6 +31,16 @@ def stage_metadata(report: StageReport, folder: Path) -> dict[str, Any]:
     return metadata
 
 
+def stage_result(report: StageReport, folder: Path) -> dg.MaterializeResult:
+    """The stage's metadata, with the fingerprint of its files as the asset's data version:
+    the same content the guardrail verdicts and the checkpoints' lineage name."""
+    from canvas_pipeline.data.lineage import folder_fingerprint
+
+    fingerprint = folder_fingerprint(folder)
+    metadata = {**stage_metadata(report, folder), "fingerprint": fingerprint}
+    return dg.MaterializeResult(metadata=metadata, data_version=dg.DataVersion(fingerprint))
+
+
 def _run(step, *args) -> StageReport:  # noqa: ANN001 - a stage function from canvas_pipeline.data.stages
     try:
         return step(*args)
@@ -46,7 +56,7 @@ def raw_canvas_snapshots(context: dg.AssetExecutionContext, data: DataSettings) 
     rows_out plus the quarantined rows."""
     report = _run(stages.run_raw_stage, data.out_path, data.raw_path, data.seed)
     context.log.info(f"raw: {report.rows_out}/{report.rows_in} rows kept, dropped {report.dropped}")
-    return dg.MaterializeResult(metadata=stage_metadata(report, stages.stage_dir(data.out_path, stages.RAW)))
+    return stage_result(report, stages.stage_dir(data.out_path, stages.RAW))
 
 
 @dg.asset(key=SCRUBBED_KEY, deps=[RAW_KEY], group_name="data", kinds={"polars", "parquet"})
@@ -56,7 +66,7 @@ def scrubbed_snapshots(context: dg.AssetExecutionContext, data: DataSettings) ->
     flags after scrubbing is quarantined, never passed on."""
     report = _run(stages.run_scrub_stage, data.out_path, data.scrubber, data.piiranha_model)
     context.log.info(f"scrubbed: {report.rows_out}/{report.rows_in} rows kept, dropped {report.dropped}")
-    return dg.MaterializeResult(metadata=stage_metadata(report, stages.stage_dir(data.out_path, stages.CURATED)))
+    return stage_result(report, stages.stage_dir(data.out_path, stages.CURATED))
 
 
 @dg.asset(key=PHASE1_KEY, deps=[SCRUBBED_KEY], group_name="data", kinds={"json"})
@@ -67,7 +77,7 @@ def sft_trajectories(context: dg.AssetExecutionContext, data: DataSettings) -> d
     rejected one is quarantined with its reason."""
     report = _run(stages.run_phase1_stage, data.out_path, data.phase1_config(), data.scrubber, data.piiranha_model)
     context.log.info(f"phase1: {report.rows_out}/{report.rows_in} trajectories kept, dropped {report.dropped}")
-    return dg.MaterializeResult(metadata=stage_metadata(report, stages.stage_dir(data.out_path, stages.PHASE1)))
+    return stage_result(report, stages.stage_dir(data.out_path, stages.PHASE1))
 
 
 @dg.asset(key=PHASE2_KEY, deps=[PHASE1_KEY], group_name="data", kinds={"json"})
@@ -79,7 +89,7 @@ def dpo_pairs(context: dg.AssetExecutionContext, data: DataSettings) -> dg.Mater
     per-axis counts are in the metadata; train and test keep phase 1's item-disjoint split."""
     report = _run(stages.run_phase2_stage, data.out_path, data.phase2_config())
     context.log.info(f"phase2: {report.extra.get('train.pairs')} train / {report.extra.get('test.pairs')} test pairs")
-    return dg.MaterializeResult(metadata=stage_metadata(report, stages.stage_dir(data.out_path, stages.PHASE2)))
+    return stage_result(report, stages.stage_dir(data.out_path, stages.PHASE2))
 
 
 @dg.asset(key=PHASE3_KEY, deps=[PHASE1_KEY], group_name="data", kinds={"json"})
@@ -91,7 +101,7 @@ def kto_feedback(context: dg.AssetExecutionContext, data: DataSettings) -> dg.Ma
     context.log.info(
         f"phase3: {report.extra.get('train.desirable')} desirable / {report.extra.get('train.undesirable')} undesirable"
     )
-    return dg.MaterializeResult(metadata=stage_metadata(report, stages.stage_dir(data.out_path, stages.PHASE3)))
+    return stage_result(report, stages.stage_dir(data.out_path, stages.PHASE3))
 
 
 @dg.asset(key=PHASE4_KEY, deps=[PHASE1_KEY, SCRUBBED_KEY], group_name="data", kinds={"json"})
@@ -102,7 +112,7 @@ def benchmark(context: dg.AssetExecutionContext, data: DataSettings) -> dg.Mater
     BFCL-style accepted argument values."""
     report = _run(stages.run_phase4_stage, data.out_path, data.phase4_config(), data.scrubber, data.piiranha_model)
     context.log.info(f"phase4: {report.rows_out} bench items")
-    return dg.MaterializeResult(metadata=stage_metadata(report, stages.stage_dir(data.out_path, stages.PHASE4)))
+    return stage_result(report, stages.stage_dir(data.out_path, stages.PHASE4))
 
 
 DATA_ASSETS = [raw_canvas_snapshots, scrubbed_snapshots, sft_trajectories, dpo_pairs, kto_feedback, benchmark]

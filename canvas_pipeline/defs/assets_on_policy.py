@@ -34,11 +34,17 @@ def preference_data(
     right a desirable KTO completion. Mixed with phase 2's and phase 3's train rows at the
     configured on-policy share (the phases' test rows unchanged), these are what the DPO
     family and KTO train on. Repeated answers go to the stage's quarantine, counted. The
-    guardrails G1, G2, G7, G8, G11, G12, G13 and G14 judge it, blocking."""
+    guardrails G1, G2, G7, G8, G11, G12, G13 and G14 judge it, blocking. It is built only
+    from phases whose guardrails all passed on their current content, and records their
+    fingerprints and `sft`'s (a later change makes it stale for training)."""
     from canvas_pipeline.evaluation.on_policy import OnPolicyConfig, write_on_policy_stage
+    from canvas_pipeline.training.gates import GateError
 
     config = OnPolicyConfig(seed=data.seed)
-    report = write_on_policy_stage(data.out_path, model.profile, config, log=context.log.info)
+    try:
+        report = write_on_policy_stage(data.out_path, model.profile, config, log=context.log.info)
+    except GateError as error:
+        raise dg.Failure(description=str(error), metadata={"gate": str(error)}) from error
     metadata: dict[str, Any] = {
         k: (json_metadata(v) if isinstance(v, dict | list) else v) for k, v in report.items() if v is not None
     }

@@ -26,7 +26,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import dagster as dg
 
 from canvas_pipeline.data.ingest import DATA_SUFFIXES
-from canvas_pipeline.defs.jobs import data_job
+
+# The module, not `data_job` itself: the defs folder is autoloaded module by module, and a job
+# bound to a name here would be collected twice (once from jobs.py).
+from canvas_pipeline.defs import jobs
 from canvas_pipeline.defs.resources import DataSettings
 
 RAW_DIR_SENSOR_NAME = "raw_dir_sensor"
@@ -171,7 +174,7 @@ def raw_run_key(generation: int, digest: str) -> str:
 
 @dg.sensor(
     name=RAW_DIR_SENSOR_NAME,
-    job=data_job,
+    job=jobs.data_job,
     minimum_interval_seconds=60,
     description=(
         "Requests a data_job run when a .jsonl/.json file under the raw folder (CANVAS_RAW_DIR) is added, "
@@ -216,7 +219,7 @@ def raw_dir_sensor(context: dg.SensorEvaluationContext, data: DataSettings) -> d
     after = RawDirCursor(raw_dir=str(raw_path), digest=digest, generation=generation, files=manifest)
     context.log.info(f"raw folder {raw_path}: {change.summary()} -> data_job (digest {digest[:12]})")
     request = dg.RunRequest(
-        job_name=data_job.name,
+        job_name=jobs.data_job.name,
         run_key=raw_run_key(generation, digest),
         tags={TAG_TRIGGER: RAW_DIR_SENSOR_NAME, TAG_RAW_DIGEST: digest, TAG_RAW_GENERATION: str(generation)},
     )
@@ -237,7 +240,7 @@ def schedule_timezone() -> str:
 data_job_daily = dg.ScheduleDefinition(
     name=DATA_SCHEDULE_NAME,
     cron_schedule=DATA_SCHEDULE_CRON,
-    job=data_job,
+    job=jobs.data_job,
     execution_timezone=schedule_timezone(),
     tags={TAG_TRIGGER: DATA_SCHEDULE_NAME},
     description=(

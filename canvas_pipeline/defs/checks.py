@@ -57,17 +57,22 @@ def check_metadata(result: GuardrailResult) -> dict:
 
 
 def blocking_results(
-    context: dg.AssetCheckExecutionContext, asset_key: dg.AssetKey, results: Iterable[GuardrailResult]
+    context: dg.AssetCheckExecutionContext,
+    asset_key: dg.AssetKey,
+    results: Iterable[GuardrailResult],
+    severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.ERROR,
 ) -> Iterator[dg.AssetCheckResult]:
-    """Each guardrail result as an ERROR-severity check result on `asset_key` (a failure, or
-    a guardrail that did not run, blocks what is downstream), logged as it comes."""
+    """Each guardrail result as a check result on `asset_key`, logged as it comes: passed only
+    when the guardrail ran and passed; a failure, or a guardrail that did not run (status
+    NOT RUN and the reason in the metadata), is not passed, and with ERROR severity (the
+    default) it blocks what is downstream of a blocking check."""
     for result in results:
         context.log.info(f"{result.id} {result.status}: {json.dumps(result.value, default=str)[:300]}")
         yield dg.AssetCheckResult(
             asset_key=asset_key,
             check_name=check_name(result.id),
             passed=result.passed is True,
-            severity=dg.AssetCheckSeverity.ERROR,
+            severity=severity,
             metadata=check_metadata(result),
             description=result.reason or None,
         )

@@ -214,10 +214,18 @@ def run_method_bench(
     what the old no-op DPO model looked like. The intermediate steps its training kept are
     scored too (`_step_candidates`)."""
     from canvas_pipeline.evaluation.backends import BackendFactory
+    from canvas_pipeline.evaluation.freshness import bench_lineage
+    from canvas_pipeline.training.lineage import superseded_reason
     from canvas_pipeline.training.profiles import get_profile
+    from canvas_pipeline.training.run import checkpoint_dir
 
     out_dir = Path(out_dir)
     profile = get_profile(profile_name)
+    folder = checkpoint_dir(out_dir, profile.name, method)
+    if (marker := superseded_reason(folder)) is not None:
+        raise ValueError(
+            f"{method}'s checkpoint in {folder} is superseded ({marker}): train it again before benching it"
+        )
     model, tokenizer = _load_model(out_dir, profile.name, method)
     backends = BackendFactory.from_out_dir(out_dir)
     bench = bench_items(out_dir, bench_size or profile.budget.bench_items, seed)
@@ -246,6 +254,7 @@ def run_method_bench(
         conversations,
         eval=eval_summary,
         eval_outcomes=selection_outcomes(both[len(bench) :]),
+        lineage=bench_lineage(out_dir, profile.name, folder),
     )
     record |= _step_candidates(out_dir, profile.name, method, tokenizer, bench, held_out, backends, eval_summary)
     atomic_write_text(bench_record_path(out_dir, profile.name, method), json.dumps(record, indent=1))

@@ -213,6 +213,24 @@ def mix_rows(
     return [*on_policy, *rng.sample(list(phase_train), min(wanted, len(phase_train)))]
 
 
+def _input_lineage(out_dir: Path, profile: str, sft: Path, log: Any) -> dict[str, Any]:
+    """The fingerprints of what the stage is made from (phases 1-3 and the `sft`
+    checkpoint), or GateError when a phase's guardrails did not all pass on its current
+    content or the checkpoint is superseded."""
+    from canvas_pipeline.guardrails.registry import stage_refusals
+    from canvas_pipeline.training.gates import ON_POLICY_INPUTS, GateError, reference_fingerprint
+    from canvas_pipeline.training.lineage import superseded_reason
+    from canvas_pipeline.training.tokenizer import profile_tokenizer_dir
+
+    roots = dict.fromkeys(ON_POLICY_INPUTS, out_dir)
+    fingerprints, reasons = stage_refusals(roots, profile, profile_tokenizer_dir(out_dir, profile), log)
+    if (marker := superseded_reason(sft)) is not None:
+        reasons.append(f"the `sft` checkpoint is superseded: {marker}")
+    if reasons:
+        raise GateError(None, "the on-policy stage may not be built: " + "; ".join(reasons))
+    return {"data": fingerprints, "sft": reference_fingerprint(sft)}
+
+
 def write_on_policy_stage(out_dir: Path, profile: str, config: OnPolicyConfig, log: Any = print) -> dict[str, Any]:
     """The profile's `sft` checkpoint answers the train split's decision points; the judged
     answers, mixed with phase 2's and phase 3's train rows at `config.share`, are written with the
@@ -228,6 +246,7 @@ def write_on_policy_stage(out_dir: Path, profile: str, config: OnPolicyConfig, l
     started = time.perf_counter()
     out_dir = Path(out_dir)
     folder = checkpoint_dir(out_dir, profile, "sft")
+    lineage = _input_lineage(out_dir, profile, folder, log)
     model, tokenizer = load_checkpoint(folder), load_tokenizer(folder)
     result = on_policy_rows(model, tokenizer, read_jsonl(out_dir / "phase1/sft_trajectories.jsonl"), config)
     generated_s = time.perf_counter() - started
@@ -263,6 +282,7 @@ def write_on_policy_stage(out_dir: Path, profile: str, config: OnPolicyConfig, l
             "temperature": config.temperature,
             "generation_s": round(generated_s, 1),
             "sft_checkpoint": str(folder),
+            "lineage": lineage,
         },
     )
     write_parquet(dest / "quarantine.parquet", quarantine.to_frame())

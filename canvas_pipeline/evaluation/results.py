@@ -9,6 +9,7 @@ from typing import Any
 
 from canvas_pipeline.data.io import atomic_write_text
 from canvas_pipeline.evaluation.bench import BASE, base_bench_path, bench_record_path, eval_dir
+from canvas_pipeline.evaluation.freshness import stale_records
 from canvas_pipeline.evaluation.selection import candidate_name, select_checkpoint
 from canvas_pipeline.training.methods import METHOD_NAMES
 
@@ -77,5 +78,12 @@ def decide_selection(out_dir: Path, profile: str) -> dict[str, Any]:
         summaries, list(summaries), missing, identical=identical, outcomes=selection_outcomes(records)
     )
     record["profile"] = profile
+    if stale := stale_records(out_dir, profile, {m: r for m, r in records.items() if m != BASE}):
+        # Evidence about checkpoints or data that are no longer on disk decides nothing.
+        record |= {"selected": None, "selected_candidate": None, "selected_step": None, "tie": None}
+        record["stale"] = stale
+        record["reason"] = "stale evidence, nothing selected: " + "; ".join(
+            f"{method}: {', '.join(reasons)}" for method, reasons in stale.items()
+        )
     atomic_write_text(selection_path(out_dir, profile), json.dumps(record, indent=1))
     return record

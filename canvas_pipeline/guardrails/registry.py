@@ -209,25 +209,36 @@ def run_guardrails(bundle: Bundle, config: CheckConfig, ids: Sequence[str] | Non
 def run_stage_guardrails(data_dir: Path, stage: str, config: CheckConfig) -> list[GuardrailResult]:
     """The guardrails that judge one stage, on that stage's dataset and report (the bench
     also reads the training datasets' item ids, for G2); phase 4 adds the bench's coverage
-    and phrasing checks."""
-    datasets = (stage,) if stage in DATASET_FILES else ()
-    bundle = load_bundle(data_dir, datasets=datasets, stages=(stage,))
-    results = run_guardrails(bundle, config, STAGE_GUARDRAILS[stage])
-    if stage == "phase4":
-        results += run_bench_checks(data_dir, load_registry().names)
-    return results
+    and phrasing checks. The verdicts are recorded against the stage's fingerprint
+    (`guardrails.verdicts`), for whoever trains on it later."""
+    from canvas_pipeline.guardrails.verdicts import judged
+
+    def run() -> list[GuardrailResult]:
+        datasets = (stage,) if stage in DATASET_FILES else ()
+        bundle = load_bundle(data_dir, datasets=datasets, stages=(stage,))
+        results = run_guardrails(bundle, config, STAGE_GUARDRAILS[stage])
+        if stage == "phase4":
+            results += run_bench_checks(data_dir, load_registry().names)
+        return results
+
+    return judged(data_dir, stage, config.profile, run)
 
 
 def run_on_policy_guardrails(out_dir: Path, profile: str, config: CheckConfig) -> list[GuardrailResult]:
     """`ON_POLICY_GUARDRAILS` on the on-policy stage's datasets of `profile`, with the bench
-    of `out_dir` for G2 (no bench item may be trained on)."""
-    from canvas_pipeline.data.stages import on_policy_dir
+    of `out_dir` for G2 (no bench item may be trained on); recorded against the stage's
+    fingerprint, as `run_stage_guardrails` records its verdicts."""
+    from canvas_pipeline.data.stages import ON_POLICY, on_policy_dir
+    from canvas_pipeline.guardrails.verdicts import judged
 
-    bundle = load_bundle(on_policy_dir(out_dir, profile), datasets=("phase2", "phase3"), stages=())
-    bench = load_bundle(out_dir, datasets=("phase4",), stages=()).samples.get("phase4")
-    if bench is not None:
-        bundle.samples["phase4"] = bench
-    return run_guardrails(bundle, config, ON_POLICY_GUARDRAILS)
+    def run() -> list[GuardrailResult]:
+        bundle = load_bundle(on_policy_dir(out_dir, profile), datasets=("phase2", "phase3"), stages=())
+        bench = load_bundle(out_dir, datasets=("phase4",), stages=()).samples.get("phase4")
+        if bench is not None:
+            bundle.samples["phase4"] = bench
+        return run_guardrails(bundle, config, ON_POLICY_GUARDRAILS)
+
+    return judged(out_dir, ON_POLICY, profile, run)
 
 
 def summary(results: list[GuardrailResult], waivers: Mapping[str, str] | None = None) -> dict[str, Any]:
@@ -298,3 +309,54 @@ def _mini_trains(data_dir: Path, tokenizer_dir: Path) -> Callable[[], Sequence[A
             return run_mini_trains(Path(data_dir), Path(tokenizer_dir), Path(work))
 
     return run
+
+
+def stage_guardrail_ids(stage: str) -> tuple[str, ...]:
+    from canvas_pipeline.data.stages import ON_POLICY
+
+    return ON_POLICY_GUARDRAILS if stage == ON_POLICY else STAGE_GUARDRAILS[stage]
+
+
+def current_verdicts(
+    root: Path, stage: str, profile: str, tokenizer_dir: Path | None, log: Callable[[str], None] = print
+) -> tuple[str, dict[str, dict[str, str]]]:
+    """The stage's fingerprint and its guardrails' verdicts on exactly that content; when
+    none were recorded for it (changed since, or never judged), it is judged now, and the
+    verdicts recorded."""
+    from canvas_pipeline.data.lineage import short, stage_fingerprint
+    from canvas_pipeline.data.stages import ON_POLICY
+    from canvas_pipeline.guardrails.verdicts import as_verdicts, read_verdicts
+
+    fingerprint = stage_fingerprint(root, stage, profile)
+    verdicts = read_verdicts(root, stage, profile, fingerprint)
+    if verdicts is None:
+        log(f"{stage} {short(fingerprint)} has no guardrail verdicts for its content: judging it now")
+        config = check_config(profile, tokenizer_dir)
+        if stage == ON_POLICY:
+            results = run_on_policy_guardrails(root, profile, config)
+        else:
+            results = run_stage_guardrails(root, stage, config)
+        verdicts = as_verdicts(results)
+        fingerprint = stage_fingerprint(root, stage, profile)
+    return fingerprint, verdicts
+
+
+def stage_refusals(
+    roots: Mapping[str, Path], profile: str, tokenizer_dir: Path | None, log: Callable[[str], None] = print
+) -> tuple[dict[str, str], list[str]]:
+    """For each stage (stage -> the folder it lives under): its fingerprint, and every
+    reason its content may not be used (a guardrail of the stage that failed, did not run,
+    or has no verdict on it). A stage that is not on disk is a reason too."""
+    from canvas_pipeline.guardrails.verdicts import verdict_refusals
+
+    fingerprints: dict[str, str] = {}
+    reasons: list[str] = []
+    for stage, root in roots.items():
+        try:
+            fingerprint, verdicts = current_verdicts(root, stage, profile, tokenizer_dir, log)
+        except FileNotFoundError as error:
+            reasons.append(f"{stage}: {error}")
+            continue
+        fingerprints[stage] = fingerprint
+        reasons += verdict_refusals(stage, fingerprint, verdicts, stage_guardrail_ids(stage))
+    return fingerprints, reasons

@@ -1,6 +1,8 @@
 """The model card of a release (`README.md`, with a YAML header from `ModelCardData`):
 the base model, the method and its lineage, the data with per-stage shrinkage, every
-guardrail G1-G14 with its value, threshold and status, the bench table with Wilson 95%
+guardrail G1-G14 with its value, threshold and status (G9 and G10 as the release judged
+them: PASS, FAIL, NOT RUN waived by name with the reason, or NOT RUN with no waiver, each with
+its source, and called out at the top when not passed), the bench table with Wilson 95%
 intervals, what each method did against `sft` (paired, exact McNemar, with the per-axis
 failure rates), the released checkpoint's generalization gap (eval split, seen phrasings, vs
 bench, unseen phrasings), the selection rule and why this checkpoint won, and the
@@ -11,6 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
@@ -28,7 +31,7 @@ from canvas_pipeline.evaluation.report import (
 )
 from canvas_pipeline.guardrails.result import GuardrailResult
 from canvas_pipeline.release.export import ExportRecord
-from canvas_pipeline.release.gate import INFORMATIONAL, LINEAGE_GATE, LineageStep
+from canvas_pipeline.release.gate import INFORMATIONAL, LINEAGE_GATE, InformationalVerdict, LineageStep
 
 BASE = "base"
 BENCH_DATASET = "canvas_pipeline phase-4 tool-calling bench"
@@ -52,6 +55,8 @@ class CardInputs:
     warnings: Sequence[str] = field(default_factory=tuple)
     # The report's paired comparison of every method against `sft` (`evaluation.paired`).
     effects: Mapping[str, Any] = field(default_factory=dict)
+    # G9 and G10 as the release judged them (`gate.informational_verdicts`); empty: from `guardrails`
+    informational: Sequence[InformationalVerdict] = field(default_factory=tuple)
 
 
 def _pct(value: Any) -> str:
@@ -165,17 +170,63 @@ def _value_text(value: Any) -> str:
     return text if len(text) <= VALUE_WIDTH else text[: VALUE_WIDTH - 3] + "..."
 
 
-def guardrail_table(results: Sequence[GuardrailResult]) -> str:
-    """Every guardrail with its value, threshold, status and role in the release gate."""
+def verdict_source(verdict: InformationalVerdict) -> str:
+    """Where a G9/G10 verdict comes from, without local paths: the release's own run, or the
+    check report (`guardrails.json`) and when it ran."""
+    if verdict.source == "check report":
+        name = Path(verdict.report).name if verdict.report else "guardrails.json"
+        return f"`canvas-train check` report `{name}` of {verdict.checked_at or 'unknown date'}, on this data"
+    return "the release's own run" if verdict.source == "release" else "no check report on this data"
+
+
+def _verdict_status(verdict: InformationalVerdict) -> str:
+    if verdict.waiver:
+        return f'**NOT RUN, waived**: "{_cell(verdict.waiver)}"'
+    return f"**{verdict.label}**"
+
+
+def guardrail_table(results: Sequence[GuardrailResult], informational: Sequence[InformationalVerdict] = ()) -> str:
+    """Every guardrail with its value, threshold, status and role in the release gate; G9
+    and G10 with the release's verdict (`informational`) and where it comes from."""
+    verdicts = {v.id: v for v in informational}
     rows = ["| id | guardrail | status | value | threshold | role | note |", "|---|---|---|---|---|---|---|"]
     for r in results:
-        role = "release gate" if r.id in LINEAGE_GATE else "listed" if r.id in INFORMATIONAL else "—"
-        note = r.reason or "; ".join(r.details[:3])
+        role = "release gate" if r.id in LINEAGE_GATE else "—"
+        status, note = f"**{r.status}**", r.reason or "; ".join(r.details[:3])
+        if r.id in INFORMATIONAL:
+            role = "publish gate: a PASS or a waiver by name"
+        if (verdict := verdicts.get(r.id)) is not None:
+            status = _verdict_status(verdict)
+            note = verdict.detail if verdict.source == "none" else f"from {verdict_source(verdict)}: {verdict.detail}"
         rows.append(
-            f"| {r.id} | {_cell(r.name)} | **{r.status}** | `{_cell(_value_text(r.value))}` "
+            f"| {r.id} | {_cell(r.name)} | {status} | `{_cell(_value_text(r.value))}` "
             f"| {_cell(r.threshold)} | {role} | {_cell(note)} |"
         )
     return "\n".join(rows)
+
+
+def informational_notice(informational: Sequence[InformationalVerdict]) -> str:
+    """The call-out at the top of the card: G9/G10 not run and not waived (such a release is
+    a dry run: publishing refuses it), and the waivers with their reasons. Empty when both passed."""
+    unwaived = [v for v in informational if v.status == "NOT RUN" and not v.waiver]
+    waived = [v for v in informational if v.waiver]
+    lines = []
+    if unwaived:
+        ids = ", ".join(v.id for v in unwaived)
+        them, each = ("them", "each") if len(unwaived) > 1 else ("it", "it")
+        lines.append(
+            f"> **Guardrail{'s' if len(unwaived) > 1 else ''} {ids}: NOT RUN, no waiver.** Neither the release nor "
+            f"a `canvas-train check` report on this data passed {them}, and nobody waived {them} by name: not "
+            "passed, and this release may not be published (publishing refuses it). Run `canvas-train check "
+            f"--data-dir DATA_DIR` on this data, or waive {each} by name with a reason "
+            f'(`--waive {unwaived[0].id}="why"`).'
+        )
+    for v in waived:
+        lines.append(
+            f'> **{v.id} ({v.name}): NOT RUN, waived** by name: "{v.waiver}" ({verdict_source(v)}). '
+            "Waived is not passed."
+        )
+    return "\n>\n".join(lines)
 
 
 def bench_table(records: Mapping[str, Mapping[str, Any]], selection: Mapping[str, Any]) -> str:
@@ -290,9 +341,13 @@ def limitations(inputs: CardInputs) -> list[str]:
             "Trained as a QLoRA adapter on a 4-bit NF4 base; released as full-precision weights of the "
             "dequantized base with the adapter merged, which reproduce the benched model."
         )
-    not_run = [r.id for r in inputs.guardrails if r.passed is None]
-    if not_run:
-        items.append(f"Guardrails not run for this release (listed, not gating): {', '.join(not_run)}.")
+    informational = _informational(inputs)
+    unwaived = [v.id for v in informational if v.status == "NOT RUN" and not v.waiver]
+    waived = [f'{v.id} ("{v.waiver}")' for v in informational if v.waiver]
+    if unwaived:
+        items.append(f"Guardrails not run and not waived (NOT RUN, no waiver; never a pass): {', '.join(unwaived)}.")
+    if waived:
+        items.append(f"Guardrails not run, waived by name with a reason: {', '.join(waived)}.")
     items += list(inputs.warnings)
     return items
 
@@ -368,26 +423,36 @@ def effects_section(inputs: CardInputs) -> str:
     )
 
 
+def _informational(inputs: CardInputs) -> Sequence[InformationalVerdict]:
+    from canvas_pipeline.release.gate import informational_verdicts
+
+    return inputs.informational or informational_verdicts(inputs.guardrails)
+
+
 def card_text(inputs: CardInputs) -> str:
     """The card body (markdown, without the YAML header)."""
     title = f"# canvas_pipeline student assistant: `{inputs.method}` checkpoint ({inputs.profile} profile)"
     record = inputs.records.get(inputs.method, {})
-    failed_or_missing = [r.id for r in inputs.guardrails if r.passed is not True]
+    informational = _informational(inputs)
+    shown = ", ".join(f"{v.id} {v.label}" + (f' ("{v.waiver}")' if v.waiver else "") for v in informational)
     gate_line = (
-        f"Release gate: {', '.join(LINEAGE_GATE)} passed on this checkpoint's lineage; "
-        f"{', '.join(INFORMATIONAL)} are listed with their status"
-        + (f" (not passed here: {', '.join(failed_or_missing)})." if failed_or_missing else ".")
+        f"Release gate: {', '.join(LINEAGE_GATE)} passed on this checkpoint's lineage. "
+        f"{', '.join(INFORMATIONAL)}, which the release cannot always run itself, need a PASS (the release's own "
+        "or a `canvas-train check` report on this same data) or a waiver by name with a reason before a release "
+        f"is published; NOT RUN is never counted as a pass. Here: {shown}."
     )
+    notice = informational_notice(informational)
     parts = [
         title,
         base_model_section(inputs.profile, inputs.export.parameters),
+        *([notice] if notice else []),
         "A Gemma-4 model that answers students' questions about their Canvas LMS courses, calendar and "
         "study plan by calling 18 tools in Gemma-4's native tool-call format "
         "(`<|tool_call>call:NAME{ARGS}<tool_call|>`).",
         "## Method\n\n" + training_section(inputs.method, inputs.steps, inputs.export),
         "## Data\n\nEvery stage counts what it keeps and quarantines what it drops, with the reason "
         "(shrinkage = 1 - retained).\n\n" + data_table(inputs.stage_reports) + "\n\n" + PREFERENCE_DATA,
-        "## Guardrails\n\n" + gate_line + "\n\n" + guardrail_table(inputs.guardrails),
+        "## Guardrails\n\n" + gate_line + "\n\n" + guardrail_table(inputs.guardrails, informational),
         "## Bench\n\nTool selection: is the first call the expected tool. Wilson 95% score intervals in "
         "brackets.\n\n" + bench_table(inputs.records, inputs.selection),
         effects_section(inputs),

@@ -6,6 +6,11 @@ weights (adapters merged, see `export`), the tokenizer, `README.md` (the model c
 `release.json` and the bench report when there is one. It publishes to the Hub only when
 `publish=True`, a `repo_id` is given and `HF_TOKEN` is in the environment; a publish
 request missing either is refused before any work. Otherwise it is a dry run and says so.
+
+G9 and G10 (`gate`): the release reads the latest `canvas-train check` report of the data
+folder (`guardrails.json`, counted only when it judged exactly this data) for their PASS or
+a waiver by name. A publish without one is refused; a dry run is written and says, in
+`release.json` and at the top of the card, "NOT RUN, no waiver".
 """
 
 from __future__ import annotations
@@ -25,10 +30,16 @@ from canvas_pipeline.release.export import ExportRecord, export_model
 from canvas_pipeline.release.gate import (
     INFORMATIONAL,
     LINEAGE_GATE,
+    NO_WAIVER,
+    CheckEvidence,
+    InformationalVerdict,
     LineageStep,
     ReleaseRefused,
+    informational_fix,
+    informational_verdicts,
     lineage,
     lineage_guardrails,
+    read_check_report,
     release_refusals,
 )
 from canvas_pipeline.release.hub import PublishError, publish_folder, publish_problems
@@ -58,9 +69,17 @@ class ReleaseReport:
     export: ExportRecord
     card: str
     warnings: list[str] = field(default_factory=list)
+    informational: list[InformationalVerdict] = field(default_factory=list)  # G9, G10 as the release judged them
+    check_report: CheckEvidence | None = None
 
     def guardrail_summary(self) -> dict[str, str]:
-        return {r.id: r.status for r in self.guardrails}
+        """Each guardrail's status; G9 and G10 as the release judged them (PASS from a check
+        report on this data counts, a waiver does not make a PASS)."""
+        verdicts = {v.id: v.status for v in self.informational}
+        return {r.id: verdicts.get(r.id, r.status) for r in self.guardrails}
+
+    def not_run_unwaived(self) -> list[str]:
+        return [v.id for v in self.informational if not v.cleared and v.status == "NOT RUN"]
 
     def to_dict(self) -> dict[str, Any]:
         """The `release.json` record."""
@@ -74,6 +93,11 @@ class ReleaseReport:
             "selection": self.selection,
             "gate": {"lineage": list(LINEAGE_GATE), "informational": list(INFORMATIONAL)},
             "guardrails": [r.to_dict() for r in self.guardrails],
+            # G9 and G10 as the release judged them, with their source; never PASS without evidence
+            "informational": {v.id: v.to_dict() for v in self.informational},
+            "not_run_unwaived": self.not_run_unwaived(),
+            "waivers": {v.id: v.waiver for v in self.informational if v.waiver},
+            "check_report": self.check_report.to_dict() if self.check_report else None,
             "bench_summary": self.bench_summary,
             "export": self.export.to_dict(),
             "warnings": self.warnings,
@@ -97,8 +121,9 @@ def read_bench_records(
 ) -> dict[str, dict[str, Any]]:
     """The base's and every method's bench record on disk (base first), without the
     per-item conversations the card does not need (`eval`: the eval-split summary the
-    card sets against the bench). When `selection` chose an intermediate step, its
-    method's entry holds that step's figures (what is released)."""
+    card sets against the bench; `lineage`: what it scored, for the staleness check). When
+    `selection` chose an intermediate step, its method's entry holds that step's figures
+    (what is released)."""
     from canvas_pipeline.evaluation.bench import base_bench_path, bench_record_path
     from canvas_pipeline.training.methods import METHOD_NAMES
 
@@ -108,7 +133,7 @@ def read_bench_records(
     for name, path in paths.items():
         if path.is_file():
             record = json.loads(path.read_text())
-            records[name] = {k: record.get(k, {}) for k in ("summary", "per_tool", "eval")}
+            records[name] = {k: record.get(k, {}) for k in ("summary", "per_tool", "eval", "lineage")}
             step = (selection or {}).get("selected_step")
             if name == (selection or {}).get("selected") and step is not None:
                 bench = record.get("step_bench", {}).get(str(step))
@@ -119,6 +144,7 @@ def read_bench_records(
                     "per_tool": bench["per_tool"],
                     "eval": record["eval_by_step"][str(step)],
                     "step": step,
+                    "lineage": record.get("lineage", {}),
                 }
     return records
 
@@ -156,6 +182,19 @@ def _lineage_of(
     if not (folder / MANIFEST).is_file():
         return [], [f"the selected checkpoint {method} has no {MANIFEST} in {folder}"]
     return lineage(folder), []
+
+
+def _stale_refusals(
+    out_dir: Path, profile: str, method: str, record: Mapping[str, Any], steps: list[LineageStep]
+) -> list[str]:
+    """A selection decided on evidence about other checkpoints or other data, or a folder
+    whose weights are not the ones its manifest fingerprinted, is refused, naming each."""
+    from canvas_pipeline.evaluation.freshness import record_staleness, weights_match
+
+    reasons = [f"{method} is stale: {r}" for r in record_staleness(out_dir, profile, method, record)]
+    if steps and (mismatch := weights_match(steps[0].folder)) is not None:
+        reasons.append(mismatch)
+    return reasons
 
 
 def _no_op_refusals(method: str, summary: Mapping[str, Any]) -> list[str]:
@@ -214,6 +253,21 @@ def _write_record(folder: Path, report: ReleaseReport) -> None:
     atomic_write_text(folder / RECORD, json.dumps(report.to_dict(), indent=1, sort_keys=True, default=str) + "\n")
 
 
+def _informational_warnings(verdicts: list[InformationalVerdict], out_dir: Path, profile: str) -> list[str]:
+    """What the dry run says about G9/G10 not passed: each unwaived one with its fix, each
+    waived one with its reason."""
+    warnings = []
+    for v in verdicts:
+        if v.status == "NOT RUN" and not v.waiver:
+            warnings.append(
+                f"{v.id} ({v.name}): {NO_WAIVER} ({v.detail}); this release may not be published until it has a "
+                f"PASS or a waiver: {informational_fix(v.id, out_dir, profile)}"
+            )
+        elif v.waiver:
+            warnings.append(f'{v.id} ({v.name}) was not run; waived by name in the {v.where}: "{v.waiver}"')
+    return warnings
+
+
 def _refuse(reasons: list[str], log: Log) -> None:
     error = ReleaseRefused(reasons)
     log(str(error))
@@ -233,8 +287,10 @@ def release_checkpoint(
 
     Raises ReleaseRefused (every reason, nothing written) when publishing was asked for
     without a repo_id or HF_TOKEN, when the selection failed, when a lineage-gate
-    guardrail (G1-G8, G11-G14) did not pass or any guardrail failed, or when the selected
-    checkpoint or its bench record is missing. Raises ExportError when the released
+    guardrail (G1-G8, G11-G14) did not pass or any guardrail failed (G9 and G10 in the check
+    report on this data included), when publishing with G9 or G10 neither passed nor waived
+    (a dry run is written and says "NOT RUN, no waiver"), or when the selected checkpoint or
+    its bench record is missing. Raises ExportError when the released
     weights do not reproduce the checkpoint (nothing written), PublishError when the
     upload fails (the folder stays, its release.json says it was not published)."""
     from canvas_pipeline.training.profiles import get_profile
@@ -246,17 +302,28 @@ def release_checkpoint(
     method = (selection or {}).get("selected")
     steps, problems = _lineage_of(out_dir, profile, method, (selection or {}).get("selected_step"))
     guardrails = lineage_guardrails(out_dir, profile, steps, _tokenizer_dir(out_dir, profile, steps))
+    evidence = read_check_report(out_dir, profile)
+    verdicts = informational_verdicts(guardrails, evidence)
     records = read_bench_records(out_dir, profile, selection)
     if method and method not in records:
         problems.append(f"the selected checkpoint {method} has no bench record: materialize eval/bench_results")
     elif method:
         problems += _no_op_refusals(method, records[method]["summary"])
         problems += _worse_than_sft_refusals(selection or {})
-    if reasons := release_refusals(selection, guardrails) + problems:
+        problems += _stale_refusals(out_dir, profile, method, records[method], steps)
+    gate = release_refusals(
+        selection, guardrails, publish=publish, verdicts=verdicts, data_dir=out_dir, profile=profile
+    )
+    if reasons := gate + problems:
         _refuse(reasons, log)
     assert selection is not None and method is not None
-    status = ", ".join(f"{r.id} {r.status}" for r in guardrails)
+    labels = {v.id: v.label for v in verdicts}
+    status = ", ".join(f"{r.id} {labels.get(r.id, r.status)}" for r in guardrails)
     log(f"release: {method} selected; guardrails: {status}")
+    log(f"release: check report: {evidence.ignored or f'{evidence.path} ({evidence.checked_at}) on this data'}")
+    warnings = _informational_warnings(verdicts, out_dir, profile)
+    for warning in warnings:
+        log(f"release: {warning}")
     bf16 = get_profile(profile).budget.bf16
     dest = release_dir(out_dir, profile)
     summary = {**records[method]["summary"], "per_tool": records[method]["per_tool"]}
@@ -277,6 +344,7 @@ def release_checkpoint(
             repo_id if publish else None,
             [],
             _read_effects(out_dir, profile),
+            verdicts,
         )
         card = build_card(inputs)
         card.save(folder / CARD)
@@ -294,7 +362,9 @@ def release_checkpoint(
             bench_summary=summary,
             export=export,
             card=str(card),
-            warnings=list(inputs.warnings),
+            warnings=[*warnings, *inputs.warnings],  # the card words G9/G10 itself, without local paths
+            informational=verdicts,
+            check_report=evidence,
         )
         _write_record(folder, report)
         _readable(folder)

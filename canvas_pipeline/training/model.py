@@ -114,7 +114,9 @@ def nf4_quantization_config() -> Any:
 
 
 def load_model(path: Path, *, bf16: bool = False, quantize_4bit: bool = False) -> PreTrainedModel:
-    """A saved causal LM from `path`; `quantize_4bit` loads its linear layers as NF4."""
+    """A saved causal LM from `path`; `quantize_4bit` loads its linear layers as NF4. A folder
+    without config.json raises FileNotFoundError; one whose files cannot be loaded (a truncated
+    model.safetensors, a corrupt config.json) raises ValueError naming the folder and the reason."""
     import torch
     from transformers import AutoModelForCausalLM
 
@@ -126,7 +128,10 @@ def load_model(path: Path, *, bf16: bool = False, quantize_4bit: bool = False) -
         kwargs["device_map"] = "cuda:0" if torch.cuda.is_available() else "cpu"
     elif torch.cuda.is_available():
         kwargs["device_map"] = "cuda:0"
-    model = AutoModelForCausalLM.from_pretrained(str(path), **kwargs)
+    try:
+        model = AutoModelForCausalLM.from_pretrained(str(path), **kwargs)
+    except Exception as exc:  # safetensors raises a bare SafetensorError for a truncated file
+        raise ValueError(f"the model in {path} cannot be loaded: {exc}") from exc
     if quantize_4bit and not torch.cuda.is_available():
         keep_nf4_compute_in_float32(model)
     share_prefix(model)

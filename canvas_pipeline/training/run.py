@@ -14,29 +14,23 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from canvas_pipeline.data.io import atomic_write_dir, atomic_write_text
+from canvas_pipeline.data.lineage import code_version, folder_fingerprint
 from canvas_pipeline.data.stages import ON_POLICY_MUTATION, on_policy_dir
 from canvas_pipeline.guardrails.checks import g2_eval_disjoint, g12_min_rows
 from canvas_pipeline.guardrails.result import GuardrailResult
 from canvas_pipeline.training.data_prep import MethodData, judging_pairs, load_method_data, origin
+from canvas_pipeline.training.gates import GateError, data_gate, reference_fingerprint
+from canvas_pipeline.training.lineage import MANIFEST, superseded_reason, superseding, weights_fingerprint
 from canvas_pipeline.training.methods import MethodConfig, get_method, is_reference
 from canvas_pipeline.training.profiles import Profile, get_profile, reference_profile
 
 Log = Callable[[str], None]
-MANIFEST = "checkpoint.json"
 T = TypeVar("T")
 SPPO_WEAK_MARGIN = 1.0  # nats: a pair the policy prefers by less than this is trained again
 # SPPO's self-play: (current policy, tokenizer, round) -> the round's train pairs (the
 # policy's own judged wrong answers) and a report. The evaluation layer provides it
 # (`evaluation.on_policy.self_play`), so training imports no generation code.
 SelfPlay = Callable[[Any, Any, int], tuple[list[dict[str, Any]], dict[str, Any]]]
-
-
-class GateError(RuntimeError):
-    """A guardrail stopped a method before it trained."""
-
-    def __init__(self, result: GuardrailResult | None, message: str) -> None:
-        super().__init__(message)
-        self.result = result
 
 
 def models_dir(out_dir: Path, profile: str) -> Path:
@@ -265,6 +259,8 @@ def _export_steps(source: Path, final_step: int, dest: Path, tokenizer: Any, man
                 shutil.copy2(item, folder / item.name)
         tokenizer.save_pretrained(str(folder))
         step_manifest = {**manifest, "step": step, "final_step": final_step}
+        if "lineage" in manifest:
+            step_manifest["lineage"] = {**manifest["lineage"], "checkpoint": weights_fingerprint(folder)}
         (folder / MANIFEST).write_text(json.dumps(step_manifest, indent=1, sort_keys=True, default=str))
         exported.append(step)
     return exported
@@ -439,6 +435,17 @@ def method_and_profile(method_name: str, profile_name: str) -> tuple[MethodConfi
     return method, profile
 
 
+def _starting_lineage(method: MethodConfig, start: Path) -> dict[str, str | None]:
+    """The base and the reference checkpoint a method starts from, as fingerprints; a
+    superseded reference stops it."""
+    if method.reference is None:
+        return {"base": folder_fingerprint(start), "reference": None}
+    if (marker := superseded_reason(start)) is not None:
+        raise GateError(None, f"{method.name} starts from {method.reference}, which is superseded: {marker}")
+    manifest = read_manifest(start)
+    return {"base": manifest.get("lineage", {}).get("base"), "reference": reference_fingerprint(start)}
+
+
 def train_method(
     method_name: str,
     data_dir: Path,
@@ -450,157 +457,176 @@ def train_method(
     max_steps: int | None = None,
     self_play: SelfPlay | None = None,
 ) -> TrainingReport:
-    """Train one method; raise GateError when G3, G12, G2 or G5 stops it. `require_g3=False`
-    skips G3 (recorded as skipped in the metadata): for exercising the training mechanics
-    on a base that is not meant to be good. `max_steps` replaces the budget's step count."""
+    """Train one method; raise GateError when the data gate, G3, G12, G2 or G5 stops it.
+    `require_g3=False` skips G3 (recorded as skipped in the metadata): for exercising the
+    training mechanics on a base that is not meant to be good. `max_steps` replaces the
+    budget's step count. The method's checkpoint on disk is marked superseded as the run
+    starts, with the reason when it fails: only a run that finishes replaces it."""
     from canvas_pipeline.training.callbacks import LogForwarder, peak_memory_bytes
     from canvas_pipeline.training.dry_run import dry_run
     from canvas_pipeline.training.factory import build_trainer
     from canvas_pipeline.training.model import parameter_counts
     from canvas_pipeline.training.preference_eval import pair_margins
-    from canvas_pipeline.training.tokenizer import load_tokenizer
+    from canvas_pipeline.training.tokenizer import load_tokenizer, profile_tokenizer_dir
 
-    started = time.perf_counter()
-    method, profile = method_and_profile(method_name, profile_name)
-    if max_steps is not None:
-        profile = dataclasses.replace(profile, budget=dataclasses.replace(profile.budget, max_steps=max_steps))
-    budget = profile.budget
-    data_dir = method_data_dir(method, data_dir, out_dir, profile.name)
-    data = load_method_data(
-        data_dir,
-        method,
-        budget.train_rows,
-        budget.eval_rows,
-        seed,
-        decision=budget.decision_rows,
-        whole_every=budget.whole_row_every,
-        course_swap=budget.course_swap,
-    )
-    g3 = base_bench_gate(out_dir, profile.name) if require_g3 else None
-    gates = preflight(method, data)
-    policy, ref, start = _starting_models(method, profile, out_dir)
-    tokenizer = load_tokenizer(start)
-    train_ds, eval_ds = data.datasets()
-    forwarder = LogForwarder(log, label=f"[{method.name}] ")
-    desirable_weight, undesirable_weight = kto_weights(data.train_rows) if method.trainer == "kto" else (1.0, 1.0)
-    work = run_dir(out_dir, profile.name, method.name)
-    trainer = build_trainer(
-        method,
-        profile,
-        model=policy,
-        tokenizer=tokenizer,
-        train_dataset=train_ds,
-        eval_dataset=eval_ds,
-        item_ids=data.item_ids(),
-        output_dir=work / "round-1" if method.rounds > 1 else work,
-        ref_model=ref,
-        callbacks=[forwarder],
-        desirable_weight=desirable_weight,
-        undesirable_weight=undesirable_weight,
-        seed=seed,
-    )
-    gates[0] = consumption_gate(method, data, trainer, budget.min_rows_consumed)
-    # Under `accelerate launch` every process runs this function: rank 0's G5 verdict is
-    # every rank's (all stop or all train), and only rank 0 writes records and checkpoints.
-    main = trainer.is_world_process_zero()
-    g5 = _on_every_rank(trainer, dry_run(trainer, method.name))
-    log(
-        f"[{method.name}] G5 dry run: loss {g5.loss:.4g}, grad_norm {g5.grad_norm:.4g}, {g5.reason()}; "
-        f"largest {g5.largest_grads}"
-    )
-    record = {**dataclasses.asdict(g5), "passed": g5.passed, "reason": g5.reason()}
-    if main:
-        atomic_write_text(work / DRY_RUN_RECORD, json.dumps(record, indent=1))
-    if not g5.passed:
-        raise GateError(None, f"G5 stops {method.name}: {g5.reason()}")
-    sppo_rounds: list[dict[str, Any]] = []
-    if method.rounds > 1:
-        sppo_rounds, (trainer, output), train_wall, tokens = _sppo_rounds(
-            method, profile, trainer, ref, tokenizer, data, work, [forwarder], seed, log, self_play
+    dest = checkpoint_dir(out_dir, get_profile(profile_name).name, method_name)
+    with superseding(dest, method_name):
+        started = time.perf_counter()
+        method, profile = method_and_profile(method_name, profile_name)
+        if max_steps is not None:
+            profile = dataclasses.replace(profile, budget=dataclasses.replace(profile.budget, max_steps=max_steps))
+        budget = profile.budget
+        stages = data_gate(
+            method,
+            data_dir,
+            out_dir,
+            profile.name,
+            checkpoint_dir(out_dir, profile.name, "sft"),
+            profile_tokenizer_dir(out_dir, profile.name),
+            log,
         )
-    else:
-        output, train_wall = _train_once(trainer, work, log)
-        tokens = int(_token_count(trainer.train_dataset) * _epochs_seen(trainer))
-    replicas = _replicas_agree(trainer, method.name)
-    eval_after = trainer.evaluate()
-    model = trainer.model
-    if "ref" in getattr(model, "peft_config", {}):
-        # TRL's frozen copy of the adapter (SPPO's per-round reference) is not part of the
-        # model: it is neither counted nor saved.
-        model.delete_adapter("ref")
-    trainable, total = parameter_counts(model)
-    grad_norms = [e["grad_norm"] for e in forwarder.history if "grad_norm" in e]
-    metadata: dict[str, Any] = {
-        "method": method.name,
-        "profile": profile.name,
-        "trainer": method.trainer,
-        "adapter": method.adapter,
-        "loss_type": method.loss_type,
-        "beta": method.beta,
-        "learning_rate": method.learning_rate,
-        "started_from": str(start),
-        "data_dir": str(data_dir),
-        "train_rows_used": len(data.train_rows),
-        "train_rows_distinct": len({r["id"] for r in data.train_rows}),
-        # What the trainer consumed (steps x batch x accumulation x processes; the last
-        # round's for SPPO), next to the dataset size G12 judges: a fixed step budget can
-        # use a fraction of a dataset that clears G12.
-        "train_rows_consumed": _rows_consumed(trainer),
-        "train_dataset_rows": data.full_train_rows,
-        "train_rows_on_policy": sum(origin(r) == ON_POLICY_MUTATION for r in data.train_rows),
-        "decision_rows": budget.decision_rows and method.trainer == "sft",
-        "course_swap_share": budget.course_swap if method.trainer == "sft" else 0.0,
-        "train_rows_course_swapped": data.course_swapped,
-        "train_rows_available": data.full_train_rows,
-        "eval_rows_used": len(data.eval_rows),
-        "steps": trainer.state.global_step,
-        "train_loss": float(output.training_loss),
-        "eval_loss": float(eval_after.get("eval_loss", float("nan"))),
-        "grad_norm_last": grad_norms[-1] if grad_norms else None,
-        "grad_norm_max": max(grad_norms) if grad_norms else None,
-        "g5_dry_run": {"loss": g5.loss, "grad_norm": g5.grad_norm, "passed": g5.passed},
-        "g3_base_bench": g3.value if g3 else "skipped (require_g3=False)",
-        "trainable_parameters": trainable,
-        "total_parameters": total,
-        "tokens": tokens,
-        "tokens_per_s": tokens / train_wall if train_wall else 0.0,
-        "train_wall_s": train_wall,
-        **peak_memory_bytes(),
-    }
-    if replicas:
-        metadata["data_parallel"] = replicas
-    if method.trainer == "sft":
-        metadata["eval_loss_before"] = _eval_loss_at_start(trainer)
-    if method.trainer == "kto":
-        metadata["desirable_weight"] = desirable_weight
-        metadata["undesirable_weight"] = undesirable_weight
-    if sppo_rounds:
-        metadata["sppo_rounds"] = sppo_rounds
-    if method.is_preference:
-        pairs = judging_pairs(data_dir, method, data, budget.eval_rows, seed)
-        per_axis = pair_margins(model, ref, tokenizer, pairs, method.beta or 0.1, method.per_token_reward)
-        metadata["eval_reward_margin"] = per_axis["all"]["margin"]
-        metadata["eval_reward_accuracy"] = per_axis["all"]["accuracy"]
-        metadata["eval_margins_per_axis"] = per_axis
-
-    dest = checkpoint_dir(out_dir, profile.name, method.name)
-
-    final_step = int(trainer.state.global_step)
-
-    def write(folder: Path) -> None:
-        trainer.save_model(str(folder))
-        tokenizer.save_pretrained(str(folder))
-        manifest = {"method": method.name, "adapter": method.adapter, "base": str(start), "metrics": metadata}
-        if budget.keep_step_checkpoints:
-            metadata["step_candidates"] = _export_steps(
-                Path(trainer.args.output_dir), final_step, folder, tokenizer, manifest
+        data_dir = method_data_dir(method, data_dir, out_dir, profile.name)
+        data = load_method_data(
+            data_dir,
+            method,
+            budget.train_rows,
+            budget.eval_rows,
+            seed,
+            decision=budget.decision_rows,
+            whole_every=budget.whole_row_every,
+            course_swap=budget.course_swap,
+        )
+        g3 = base_bench_gate(out_dir, profile.name) if require_g3 else None
+        gates = preflight(method, data)
+        policy, ref, start = _starting_models(method, profile, out_dir)
+        lineage: dict[str, Any] = {"data": stages, **_starting_lineage(method, start), "code": code_version()}
+        tokenizer = load_tokenizer(start)
+        train_ds, eval_ds = data.datasets()
+        forwarder = LogForwarder(log, label=f"[{method.name}] ")
+        desirable_weight, undesirable_weight = kto_weights(data.train_rows) if method.trainer == "kto" else (1.0, 1.0)
+        work = run_dir(out_dir, profile.name, method.name)
+        trainer = build_trainer(
+            method,
+            profile,
+            model=policy,
+            tokenizer=tokenizer,
+            train_dataset=train_ds,
+            eval_dataset=eval_ds,
+            item_ids=data.item_ids(),
+            output_dir=work / "round-1" if method.rounds > 1 else work,
+            ref_model=ref,
+            callbacks=[forwarder],
+            desirable_weight=desirable_weight,
+            undesirable_weight=undesirable_weight,
+            seed=seed,
+        )
+        gates[0] = consumption_gate(method, data, trainer, budget.min_rows_consumed)
+        # Under `accelerate launch` every process runs this function: rank 0's G5 verdict is
+        # every rank's (all stop or all train), and only rank 0 writes records and checkpoints.
+        main = trainer.is_world_process_zero()
+        g5 = _on_every_rank(trainer, dry_run(trainer, method.name))
+        log(
+            f"[{method.name}] G5 dry run: loss {g5.loss:.4g}, grad_norm {g5.grad_norm:.4g}, {g5.reason()}; "
+            f"largest {g5.largest_grads}"
+        )
+        record = {**dataclasses.asdict(g5), "passed": g5.passed, "reason": g5.reason()}
+        if main:
+            atomic_write_text(work / DRY_RUN_RECORD, json.dumps(record, indent=1))
+        if not g5.passed:
+            raise GateError(None, f"G5 stops {method.name}: {g5.reason()}")
+        sppo_rounds: list[dict[str, Any]] = []
+        if method.rounds > 1:
+            sppo_rounds, (trainer, output), train_wall, tokens = _sppo_rounds(
+                method, profile, trainer, ref, tokenizer, data, work, [forwarder], seed, log, self_play
             )
-        manifest["step"] = final_step
-        (folder / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True, default=str))
+        else:
+            output, train_wall = _train_once(trainer, work, log)
+            tokens = int(_token_count(trainer.train_dataset) * _epochs_seen(trainer))
+        replicas = _replicas_agree(trainer, method.name)
+        eval_after = trainer.evaluate()
+        model = trainer.model
+        if "ref" in getattr(model, "peft_config", {}):
+            # TRL's frozen copy of the adapter (SPPO's per-round reference) is not part of the
+            # model: it is neither counted nor saved.
+            model.delete_adapter("ref")
+        trainable, total = parameter_counts(model)
+        grad_norms = [e["grad_norm"] for e in forwarder.history if "grad_norm" in e]
+        metadata: dict[str, Any] = {
+            "method": method.name,
+            "profile": profile.name,
+            "trainer": method.trainer,
+            "adapter": method.adapter,
+            "loss_type": method.loss_type,
+            "beta": method.beta,
+            "learning_rate": method.learning_rate,
+            "started_from": str(start),
+            "data_dir": str(data_dir),
+            "train_rows_used": len(data.train_rows),
+            "train_rows_distinct": len({r["id"] for r in data.train_rows}),
+            # What the trainer consumed (steps x batch x accumulation x processes; the last
+            # round's for SPPO), next to the dataset size G12 judges: a fixed step budget can
+            # use a fraction of a dataset that clears G12.
+            "train_rows_consumed": _rows_consumed(trainer),
+            "train_dataset_rows": data.full_train_rows,
+            "train_rows_on_policy": sum(origin(r) == ON_POLICY_MUTATION for r in data.train_rows),
+            "decision_rows": budget.decision_rows and method.trainer == "sft",
+            "course_swap_share": budget.course_swap if method.trainer == "sft" else 0.0,
+            "train_rows_course_swapped": data.course_swapped,
+            "train_rows_available": data.full_train_rows,
+            "eval_rows_used": len(data.eval_rows),
+            "steps": trainer.state.global_step,
+            "train_loss": float(output.training_loss),
+            "eval_loss": float(eval_after.get("eval_loss", float("nan"))),
+            "grad_norm_last": grad_norms[-1] if grad_norms else None,
+            "grad_norm_max": max(grad_norms) if grad_norms else None,
+            "g5_dry_run": {"loss": g5.loss, "grad_norm": g5.grad_norm, "passed": g5.passed},
+            "g3_base_bench": g3.value if g3 else "skipped (require_g3=False)",
+            "trainable_parameters": trainable,
+            "total_parameters": total,
+            "tokens": tokens,
+            "tokens_per_s": tokens / train_wall if train_wall else 0.0,
+            "train_wall_s": train_wall,
+            **peak_memory_bytes(),
+        }
+        if replicas:
+            metadata["data_parallel"] = replicas
+        if method.trainer == "sft":
+            metadata["eval_loss_before"] = _eval_loss_at_start(trainer)
+        if method.trainer == "kto":
+            metadata["desirable_weight"] = desirable_weight
+            metadata["undesirable_weight"] = undesirable_weight
+        if sppo_rounds:
+            metadata["sppo_rounds"] = sppo_rounds
+        if method.is_preference:
+            pairs = judging_pairs(data_dir, method, data, budget.eval_rows, seed)
+            per_axis = pair_margins(model, ref, tokenizer, pairs, method.beta or 0.1, method.per_token_reward)
+            metadata["eval_reward_margin"] = per_axis["all"]["margin"]
+            metadata["eval_reward_accuracy"] = per_axis["all"]["accuracy"]
+            metadata["eval_margins_per_axis"] = per_axis
 
-    if main:
-        atomic_write_dir(dest, write)
-        _drop_resume_points(work)
-    trainer.accelerator.wait_for_everyone()
-    metadata["wall_s"] = time.perf_counter() - started
-    return TrainingReport(method.name, profile.name, dest, metadata, [*([g3] if g3 else []), *gates])
+        final_step = int(trainer.state.global_step)
+
+        def write(folder: Path) -> None:
+            trainer.save_model(str(folder))
+            tokenizer.save_pretrained(str(folder))
+            manifest = {
+                "method": method.name,
+                "adapter": method.adapter,
+                "base": str(start),
+                "metrics": metadata,
+                "lineage": lineage,
+            }
+            if budget.keep_step_checkpoints:
+                metadata["step_candidates"] = _export_steps(
+                    Path(trainer.args.output_dir), final_step, folder, tokenizer, manifest
+                )
+            manifest["step"] = final_step
+            manifest["lineage"] = {**lineage, "checkpoint": weights_fingerprint(folder)}
+            (folder / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True, default=str))
+
+        if main:
+            atomic_write_dir(dest, write)
+            _drop_resume_points(work)
+        trainer.accelerator.wait_for_everyone()
+        metadata["wall_s"] = time.perf_counter() - started
+        return TrainingReport(method.name, profile.name, dest, metadata, [*([g3] if g3 else []), *gates])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -68,6 +69,8 @@ def map_group(group: str) -> str:
 def chunk_text(text: str, max_chars: int = 800) -> list[tuple[int, str]]:
     """Split ``text`` into (offset, chunk) pieces of at most ``max_chars``, cutting at whitespace.
 
+    `PiiranhaScrubber` does not use this: it windows text by tokens with overlap (the pipeline's
+    ``stride``), since a character budget says nothing about the model's token window.
     Chunks start at a non-space character (whitespace-only stretches yield nothing) and
     ``text[offset:offset + len(chunk)] == chunk`` always holds.
     """
@@ -115,14 +118,40 @@ def _trim(text: str, start: int, end: int) -> tuple[int, int]:
     return start, end
 
 
+@functools.cache
+def _all_windows_pipeline_class() -> type:
+    """The transformers token-classification pipeline, keeping every window's entities.
+
+    With ``stride`` the pipeline resolves entities from overlapping windows by keeping the longest of
+    any overlapping ones, so an entity longer than the overlap that straddles a window boundary loses
+    the piece the other window saw. A scrubber must cover both pieces: the entities are returned
+    as they are and `merge_spans` joins same-label overlaps (their union), `resolve_overlaps` the rest.
+    """
+    from transformers.pipelines.token_classification import TokenClassificationPipeline
+
+    class AllWindowsTokenClassificationPipeline(TokenClassificationPipeline):
+        def aggregate_overlapping_entities(self, entities: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            return sorted(entities, key=lambda entity: (entity["start"], entity["end"]))
+
+    return AllWindowsTokenClassificationPipeline
+
+
 def _default_pipeline_factory(task: str, **kwargs: Any) -> Callable[..., Any]:
     from transformers import pipeline
 
-    return pipeline(task, **kwargs)
+    return pipeline(task, pipeline_class=_all_windows_pipeline_class(), **kwargs)
 
 
 class PiiranhaScrubber(Scrubber):
-    """Token-classification detector (Piiranha by default); the model loads lazily on first use."""
+    """Token-classification detector (Piiranha by default); the model loads lazily on first use.
+
+    Text longer than the model's window is read in overlapping token windows by the transformers
+    pipeline itself (``stride``): each window holds ``max_tokens`` tokens (the tokenizer's
+    ``model_max_length``, capped by the model's ``max_position_embeddings``), consecutive windows
+    share ``stride`` tokens (a quarter of the window unless given), and the pipeline maps entities
+    back to character offsets in the whole text; same-label detections that overlap across windows
+    are joined by `merge_spans`.
+    """
 
     name = "piiranha"
 
@@ -134,52 +163,86 @@ class PiiranhaScrubber(Scrubber):
         batch_size: int = 16,
         pipeline_factory: PipelineFactory | None = None,
         min_score: float = 0.5,
-        max_chars: int = 800,
+        max_tokens: int | None = None,
+        stride: int | None = None,
     ) -> None:
+        if max_tokens is not None and max_tokens < 1:
+            raise ValueError("max_tokens must be positive")
+        if stride is not None and stride < 0:
+            raise ValueError("stride must not be negative")
         self.model = model
         self.device = device
         self.batch_size = batch_size
         self.min_score = min_score
-        self.max_chars = max_chars
+        self.max_tokens = max_tokens
+        self.stride = stride
         self._pipeline_factory = pipeline_factory or _default_pipeline_factory
         self._pipe: Callable[..., Any] | None = None
+        self._stride: int | None = None
 
     @property
     def pipeline(self) -> Callable[..., Any]:
-        """The underlying transformers pipeline, built on first access."""
+        """The underlying transformers pipeline, built (and its token window set) on first access."""
         if self._pipe is None:
-            self._pipe = self._pipeline_factory(
+            pipe = self._pipeline_factory(
                 "token-classification",
                 model=self.model,
                 aggregation_strategy="simple",
                 device=self.device,
             )
+            self._stride = self._configure_windows(pipe)
+            self._pipe = pipe
         return self._pipe
 
+    def _configure_windows(self, pipe: Any) -> int | None:
+        """Set the pipeline tokenizer's window and return the stride to call the pipeline with.
+
+        A stand-in pipeline without a tokenizer gets the configured stride as is.
+        """
+        tokenizer = getattr(pipe, "tokenizer", None)
+        if tokenizer is None:
+            return self.stride
+        if not getattr(tokenizer, "is_fast", False):
+            raise ValueError(
+                f"{self.model}: reading long text in overlapping token windows needs a fast tokenizer "
+                f"(tokenizer.json); got {type(tokenizer).__name__}"
+            )
+        window = self.max_tokens or int(tokenizer.model_max_length or 0)
+        positions = getattr(getattr(getattr(pipe, "model", None), "config", None), "max_position_embeddings", None)
+        if isinstance(positions, int) and positions > 0 and not 0 < window <= positions:
+            window = positions  # never past the model's positions (an unset model_max_length is a huge sentinel)
+        if window < 1:
+            raise ValueError(f"{self.model}: cannot tell the model's token window; pass max_tokens")
+        room = window - int(tokenizer.num_special_tokens_to_add())
+        stride = self.stride if self.stride is not None else room // 4
+        if not 0 <= stride < room:
+            raise ValueError(
+                f"{self.model}: stride {stride} must be less than the {room} text tokens of a {window}-token window"
+            )
+        tokenizer.model_max_length = window
+        return stride
+
     def detect(self, text: str) -> list[PiiSpan]:
-        """Detections in one text (chunked, offsets mapped back, same-label neighbours merged)."""
+        """Detections in one text (token windows with overlap, same-label neighbours merged)."""
         return self.detect_many([text])[0]
 
     def detect_many(self, texts: Sequence[str]) -> list[list[PiiSpan]]:
-        """Detections for many texts, all chunks going through the pipeline in batches."""
-        owners: list[tuple[int, int]] = []
-        chunks: list[str] = []
-        for index, text in enumerate(texts):
-            for offset, chunk in chunk_text(text, self.max_chars):
-                owners.append((index, offset))
-                chunks.append(chunk)
+        """Detections for many texts, all going through the pipeline in batches of token windows."""
+        owners = [index for index, text in enumerate(texts) if text.strip()]
         raw: list[list[PiiSpan]] = [[] for _ in texts]
-        if chunks:
-            outputs = list(self.pipeline(chunks, batch_size=self.batch_size))
-            if len(chunks) == 1 and (not outputs or isinstance(outputs[0], Mapping)):
+        if owners:
+            pipe = self.pipeline
+            inputs = [texts[index] for index in owners]
+            outputs = list(pipe(inputs, batch_size=self.batch_size, stride=self._stride))
+            if len(inputs) == 1 and (not outputs or isinstance(outputs[0], Mapping)):
                 outputs = [outputs]  # a pipeline may flatten a one-item batch
-            if len(outputs) != len(chunks):
-                raise RuntimeError(f"pipeline returned {len(outputs)} results for {len(chunks)} chunks")
-            for (index, offset), chunk, entities in zip(owners, chunks, outputs, strict=True):
-                raw[index].extend(self._to_spans(texts[index], chunk, offset, entities))
+            if len(outputs) != len(inputs):
+                raise RuntimeError(f"pipeline returned {len(outputs)} results for {len(inputs)} texts")
+            for index, entities in zip(owners, outputs, strict=True):
+                raw[index].extend(self._to_spans(texts[index], entities))
         return [merge_spans(text, spans) for text, spans in zip(texts, raw, strict=True)]
 
-    def _to_spans(self, text: str, chunk: str, offset: int, entities: Sequence[Mapping[str, Any]]) -> list[PiiSpan]:
+    def _to_spans(self, text: str, entities: Sequence[Mapping[str, Any]]) -> list[PiiSpan]:
         spans: list[PiiSpan] = []
         cursor = 0
         for entity in entities:
@@ -192,12 +255,12 @@ class PiiranhaScrubber(Scrubber):
             if start is None or end is None:
                 # Slow tokenizers give no offsets: locate the word, never drop the detection.
                 word = str(entity.get("word", "")).strip()
-                found = chunk.find(word, cursor) if word else -1
+                found = text.find(word, cursor) if word else -1
                 if found < 0:
                     raise ValueError(f"cannot place entity {dict(entity)!r} in its text")
                 start, end = found, found + len(word)
             cursor = int(end)
-            start, end = _trim(text, offset + int(start), offset + int(end))
+            start, end = _trim(text, int(start), int(end))
             if end > start:
                 spans.append(PiiSpan(start, end, map_group(str(group)), text[start:end]))
         return spans
