@@ -394,20 +394,40 @@ def _items_line(method: str, summary: dict[str, Any]) -> str:
 def cmd_release(args: argparse.Namespace) -> int:
     """Release the selected checkpoint: merged weights, tokenizer and model card under
     DATA_DIR/release/PROFILE, published to the Hub only with --publish, --repo-id and
-    HF_TOKEN in the environment. Exits 1 when the release is refused (selection failed, a
-    guardrail on the checkpoint's lineage failed or did not run) or the upload failed."""
+    HF_TOKEN in the environment. With --datasets, also publish phases 1-4 (parquet per
+    split and a dataset card, written under DATA_DIR/release/datasets/) to the dataset repos
+    REPO_ID-phase1 .. REPO_ID-phase4, after the model's release succeeded; --datasets needs
+    --repo-id and HF_TOKEN as --publish does (checked first), and --public applies to both.
+    Exits 1 when the release is refused (selection failed, a guardrail on the checkpoint's
+    lineage failed or did not run) or an upload failed."""
     from canvas_pipeline.release import PublishError, ReleaseRefused
+    from canvas_pipeline.release.datasets import dataset_publish_problems, dataset_repo_ids, publish_datasets
     from canvas_pipeline.release.export import ExportError
     from canvas_pipeline.release.run import release_checkpoint
 
+    if args.datasets and (problems := dataset_publish_problems(args.repo_id)):
+        print(ReleaseRefused(problems))  # before any work, as a refused --publish
+        return 1
     try:
         report = release_checkpoint(
-            Path(args.data_dir), args.profile, args.publish, args.repo_id, print, private=not args.public
+            Path(args.data_dir),
+            args.profile,
+            args.publish,
+            args.repo_id,
+            print,
+            private=not args.public,
+            dataset_repos=dataset_repo_ids(args.repo_id) if args.datasets else None,
         )
     except (ReleaseRefused, ExportError, PublishError):
         return 1  # the reasons were printed through the log as they were found
     where = f"published to {report.repo_id}" if report.published else f"dry run ({report.dry_run_reason})"
     print(f"released {report.method} to {report.path}: {where}")
+    if args.datasets:
+        try:
+            datasets = publish_datasets(Path(args.data_dir), args.repo_id, print, private=not args.public)
+        except (ReleaseRefused, PublishError):
+            return 1
+        print("released datasets: " + ", ".join(f"{p.stage} -> {p.repo_id}" for p in datasets.phases))
     return 0
 
 
@@ -533,7 +553,12 @@ def build_parser() -> argparse.ArgumentParser:
     release.add_argument("--profile", default="tiny", help="model profile (default tiny)")
     release.add_argument("--publish", action="store_true", help="upload to the Hub (needs --repo-id and HF_TOKEN)")
     release.add_argument("--repo-id", help="Hub repository, e.g. my-org/canvas-gemma4")
-    release.add_argument("--public", action="store_true", help="make the Hub repository public (default private)")
+    release.add_argument("--public", action="store_true", help="make the Hub repositories public (default private)")
+    release.add_argument(
+        "--datasets",
+        action="store_true",
+        help="also publish phases 1-4 to the dataset repos REPO_ID-phase1..4 (needs --repo-id and HF_TOKEN)",
+    )
     release.set_defaults(func=cmd_release)
 
     for name in ("pipeline", "run"):

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from canvas_pipeline.guardrails.g10_container import (
+    DockerfileError,
     EngineSettings,
     compose_argv,
     compose_services,
@@ -306,6 +307,88 @@ def test_compose_scalars_become_strings_and_a_broken_string_is_a_problem(tmp_pat
     result = g10_containers(root, OFF)
     assert result.passed is False
     assert any("service train: command must be a list of strings or a string" in d for d in result.details)
+
+
+# ----------------------------------------------------------------------------- Docker's own parser
+# Dockerfiles are read by BuildKit's parser (the `dockerfile` package). Each file below is read
+# the way `docker build` reads it; the hand-written reader G10 had before misread every one.
+
+TRICKY_DOCKERFILE = (
+    "# syntax=docker/dockerfile:1\n"
+    "# escape=`\n"
+    "FROM python:3.12-slim AS base\n"
+    # a heredoc body holding instruction-like lines, then a tab-stripped one and two on one line
+    "RUN <<EOF\n"
+    'ENTRYPOINT ["not", "this"]\n'
+    "EOF\n"
+    "RUN <<-EOF\n"
+    "\tCMD not this either\n"
+    "\tEOF\n"
+    "COPY <<A /a <<B /b\n"
+    "CMD a\n"
+    "A\n"
+    "CMD b\n"
+    "B\n"
+    # `<<` that is no heredoc: quoted, a here-string, in a LABEL
+    'RUN echo "x <<EOF y" && cat <<<word\n'
+    'LABEL note="a<<EOF"\n'
+    # a Windows path whose trailing backslash is no continuation under `# escape=`
+    "RUN dir c:\\\n"
+    "FROM base AS train\n"
+    # a continuation (with the escape directive's backtick) across a comment and a blank line
+    'ENTRYPOINT ["canvas-train", `\n'
+    "# the comment inside the continuation\n"
+    "\n"
+    '            "--help"]\n'
+)
+
+
+def test_dockerfile_constructs_only_dockers_parser_reads_right(tmp_path: Path) -> None:
+    stage = dockerfile_stage(tmp_path, TRICKY_DOCKERFILE)
+    assert stage.name == "train" and stage.base == "base" and stage.inherited_from == "python:3.12-slim"
+    assert stage.entrypoint is not None and stage.entrypoint.form == "exec"
+    assert stage.entrypoint.argv == ("canvas-train", "--help") and stage.entrypoint.line == 19
+    assert stage.cmd is None  # nothing in the heredoc bodies is an instruction
+    # the same file through G10: layer (a) passes (the old reader lost the ENTRYPOINT in a heredoc)
+    result = g10_containers(project(tmp_path, TRICKY_DOCKERFILE, compose=None), OFF)
+    assert result.extra["layer_a"]["passed"] is True, result.details
+    assert result.value["argv"] == ["canvas-train", "--help"] and result.value["exit_code"] == 0
+
+
+def test_json_form_as_docker_reads_it(tmp_path: Path) -> None:
+    # escaped quotes, backslashes and \u escapes are JSON's
+    stage = dockerfile_stage(
+        tmp_path, 'FROM x\nENTRYPOINT ["canvas-train"]\nCMD ["--out", "a \\"b\\" c\\\\d", "\\u0041"]\n'
+    )
+    assert stage.cmd.form == "exec" and stage.cmd.argv == ("--out", 'a "b" c\\d', "A")
+    # a blank line inside a continuation is skipped, not the end of the instruction
+    stage = dockerfile_stage(tmp_path, 'FROM x\nENTRYPOINT ["canvas-train", \\\n\n   "data"]\n')
+    assert stage.entrypoint.form == "exec" and stage.entrypoint.argv == ("canvas-train", "data")
+    # Docker reads the array and ignores what follows it
+    stage = dockerfile_stage(tmp_path, 'FROM x\nENTRYPOINT ["canvas-train"] # no comment here\n')
+    assert stage.entrypoint.form == "exec" and stage.entrypoint.argv == ("canvas-train",)
+    # a shell-form continuation keeps its whitespace, as the image config will (layer (b) compares)
+    stage = dockerfile_stage(tmp_path, "FROM x\nCMD canvas-train \\\n    --help\n")
+    assert stage.cmd.argv == ("/bin/sh", "-c", "canvas-train     --help")
+
+
+def test_a_dockerfile_docker_refuses_fails_g10_naming_the_file(tmp_path: Path) -> None:
+    # an array with a non-string is no shell form for Docker: the build fails, so does G10
+    result = g10_containers(project(tmp_path, 'FROM x\nENTRYPOINT ["canvas-train", 1]\n', compose=None), OFF)
+    assert result.passed is False
+    assert any("docker/Dockerfile: " in d and "arrays must be comprised of strings only" in d for d in result.details)
+    with pytest.raises(DockerfileError, match="before the first FROM"):
+        dockerfile_stage(tmp_path, "RUN true\nFROM x\n")
+    with pytest.raises(DockerfileError, match="SHELL must be a JSON array"):
+        dockerfile_stage(tmp_path, "FROM x\nSHELL /bin/bash -c\n")
+
+
+def test_the_real_dockerfile_stages_and_default_target() -> None:
+    parsed = parse_dockerfile(REPO_ROOT / "docker" / "Dockerfile")
+    names = [s.name for s in parsed.stages]
+    assert "dagster-pod" in names and names[-1] == "train" and parsed.stage() is parsed.stages[-1]
+    assert parsed.stage("dagster-pod").entrypoint.argv == ()  # `ENTRYPOINT []`
+    assert parsed.args["BASE_IMAGE"] == "python:3.12-slim"  # the ARG before the first FROM
 
 
 # ----------------------------------------------------------------------------- engine modes

@@ -11,6 +11,7 @@ rule they test reads only G9's and G10's results and the check report)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from collections.abc import Iterator
@@ -31,6 +32,8 @@ from canvas_pipeline.guardrails.registry import GUARDRAILS
 from canvas_pipeline.guardrails.registry import summary as check_summary
 from canvas_pipeline.guardrails.result import GuardrailResult, not_run
 from canvas_pipeline.release import ReleaseRefused, release_checkpoint, release_dir, release_refusals
+from canvas_pipeline.release.card import BENCH_DATASET, STAGE_DATASETS, CardInputs, card_data
+from canvas_pipeline.release.export import ExportRecord
 from canvas_pipeline.release.gate import (
     G9_NOTE,
     CheckEvidence,
@@ -305,6 +308,13 @@ def test_the_released_folder_loads_with_plain_transformers_and_reproduces_the_ch
     assert {p.name for p in dest.iterdir()} >= {"model.safetensors", "config.json", "tokenizer.json", "README.md"}
     assert not (dest / "checkpoint.json").exists() and not (dest / "training_args.bin").exists()
     assert (dest / "bench_report" / "report.md").is_file()
+    # the released tokenizer reads our dotted tool names (test_response_template checks the whole bench)
+    call = "<|tool_call>call:canvas.get_assignments{course_id:4264,horizon_days:7}<tool_call|>"
+    function = {"name": "canvas.get_assignments", "arguments": {"course_id": 4264, "horizon_days": 7}}
+    assert tokenizer.parse_response(call, prefix="") == {
+        "role": "assistant",
+        "tool_calls": [{"type": "function", "function": function}],
+    }
 
 
 def test_the_card_parses_and_states_selection_guardrails_data_bench_and_the_disclaimer(
@@ -315,6 +325,13 @@ def test_the_card_parses_and_states_selection_guardrails_data_bench_and_the_disc
     assert card.data.library_name == "transformers" and card.data.language == "en"
     assert card.data.license == "gpl-3.0" and "sft" in card.data.tags
     assert card.data.eval_results[0].metric_value == 0.61
+    # Hub metadata: the data the lineage trained on and the bench; `trl`, but no `peft` for a
+    # full fine-tune; the bench results stay in `model-index`
+    assert card.data.datasets == [STAGE_DATASETS["phase1"], BENCH_DATASET]
+    assert "trl" in card.data.tags and "peft" not in card.data.tags
+    header = (release_dir(out, "tiny") / "README.md").read_text().split("\n---\n", 1)[0]
+    assert "datasets:" in header and "model-index:" in header and "tool_selection_accuracy" in header
+    assert {r.metric_type for r in card.data.eval_results} >= {"tool_selection_accuracy", "argument_accuracy"}
     text = card.text
     assert "Demonstration model: not for students' use" in text and "1.6M-parameter random Gemma-4" in text
     assert "sft has the highest macro tool-selection accuracy on the eval split (61.0%)" in text
@@ -421,7 +438,10 @@ def test_publish_merges_the_lora_adapter_and_uploads_to_the_mocked_hub(
     assert torch.allclose(got, probe_logits(load_checkpoint(source), tokenizer), atol=1e-4)
     base = AutoModelForCausalLM.from_pretrained(str(base_model_dir(out, "tiny")))
     assert not torch.allclose(got, probe_logits(base, tokenizer), atol=1e-2)
-    assert "LoRA adapter merged" in ModelCard.load(dest / "README.md").text
+    card = ModelCard.load(dest / "README.md")
+    assert "LoRA adapter merged" in card.text
+    # the method trained through PEFT (the release merged the adapter): tagged `peft` as well as `trl`
+    assert {"trl", "peft"} <= set(card.data.tags)
 
     # the token: not in any file written, the report, the card or the logs
     assert files_holding(out / "release", FAKE_TOKEN) == []
@@ -550,6 +570,59 @@ def test_a_4bit_model_on_cpu_computes_in_the_float32_its_nf4_config_asks_for(tmp
         got = quantized(input_ids=ids).logits
         want = load_model(tmp_path / "base", quantize_4bit=True).dequantize()(input_ids=ids).logits
     assert torch.allclose(got, want, atol=1e-4 * max(1.0, float(want.abs().max())))
+
+
+def test_card_metadata_lists_the_lineages_datasets_by_hub_id_where_published_and_tags_peft_for_adapters() -> None:
+    """A DPO adapter on a full `sft`: the stages both trained on (phase 1; phases 1-3 and the
+    on-policy mix) and the bench, by Hub id where the card is given one; `peft` because the
+    DPO step went through a LoRA adapter, though the release ships merged weights."""
+    export = ExportRecord("lora", "merged", "float32", 1000, 0.0, 1.0, 1e-3)
+    steps = [
+        LineageStep(
+            "dpo",
+            Path("dpo"),
+            {"adapter": "lora", "lineage": {"data": dict.fromkeys(("phase1", "phase2", "phase3", "on_policy"), "fp")}},
+        ),
+        LineageStep("sft", Path("sft"), {"adapter": "full", "lineage": {"data": {"phase1": "fp"}}}),
+    ]
+    summary = {"tool_selection_accuracy": 0.6, "argument_accuracy": 0.5}
+    inputs = CardInputs(
+        profile="tiny",
+        method="dpo",
+        steps=steps,
+        selection={},
+        records={"dpo": {"summary": summary}},
+        stage_reports={},
+        guardrails=[],
+        export=export,
+        dataset_repos={"phase1": "canvas-test/phase1-sft", "phase4": "canvas-test/bench"},
+    )
+    data = card_data(inputs)
+    assert data.datasets == [
+        "canvas-test/phase1-sft",
+        STAGE_DATASETS["phase2"],
+        STAGE_DATASETS["phase3"],
+        STAGE_DATASETS["on_policy"],
+        "canvas-test/bench",
+    ]
+    assert {"trl", "peft", "dpo"} <= set(data.tags)
+    assert [(r.dataset_type, r.metric_type, r.metric_value) for r in data.eval_results] == [
+        ("canvas-test/bench", "tool_selection_accuracy", 0.6),
+        ("canvas-test/bench", "argument_accuracy", 0.5),
+    ]
+    # a full fine-tune with no lineage recorded: the stages its method reads, and no `peft`
+    full = dataclasses.replace(
+        inputs,
+        method="kto",
+        records={"kto": {"summary": summary}},
+        dataset_repos={},
+        export=ExportRecord("full", "saved", "float32", 1000, 0.0, 1.0, 1e-3),
+        steps=[LineageStep("kto", Path("kto"), {"adapter": "full"})],
+    )
+    data = card_data(full)
+    assert "peft" not in data.tags and "trl" in data.tags
+    assert data.datasets == [STAGE_DATASETS[s] for s in ("phase1", "phase2", "phase3", "on_policy")] + [BENCH_DATASET]
+    assert data.eval_results[0].dataset_type == "canvas_pipeline/bench"
 
 
 def test_publish_without_a_token_or_repo_refuses_before_any_hub_call_or_write(

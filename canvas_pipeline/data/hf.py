@@ -1,4 +1,5 @@
-"""The trainer boundary: the phase datasets as Hugging Face `datasets`, one split each.
+"""The trainer boundary: the phase datasets as Hugging Face `datasets`, one split each (and,
+for the release, every column of a phase file: `full_dataset_dict`).
 
 Messages (and other free-form values such as a mixed pair's list of axes) are stored with
 the `Json` feature: Arrow's struct inference would otherwise merge every tool's argument
@@ -48,6 +49,17 @@ def _features(kind: str) -> Features:
             "mutation": Json(),
             "source_id": Value("string"),
         },
+        "bench": {
+            "intent": Value("string"),
+            "category": Value("string"),
+            "prompt": messages,
+            "reference": messages,
+            "expected_tools": List(Value("string")),
+            "expected_steps": List(List(Value("string"))),
+            "expected_args": List(Json()),
+            "min_calls": Value("int64"),
+            "context": Json(),
+        },
     }
     return Features({**common, **per_kind[kind]})
 
@@ -68,6 +80,41 @@ def dataset_dict(rows: Sequence[dict[str, Any]], kind: str) -> DatasetDict:
 
     return DatasetDict(
         {split: to_dataset([r for r in rows if r["split"] == split], kind) for split in ("train", "test")}
+    )
+
+
+SPLIT_ORDER = ("train", "test", "bench")
+
+
+def _full_features(rows: Sequence[dict[str, Any]], kind: str) -> Features:
+    """The kind's features, then every other column the rows carry: a string column when
+    each value is a string (or null), otherwise `Json` (any JSON value, kept as written)."""
+    from datasets import Features, Json, Value
+
+    features = dict(_features(kind))
+    extra = sorted({c for r in rows for c in r} - set(features))
+    for column in extra:
+        values = [r.get(column) for r in rows]
+        features[column] = Value("string") if all(v is None or isinstance(v, str) for v in values) else Json()
+    return Features(features)
+
+
+def full_dataset_dict(rows: Sequence[dict[str, Any]], kind: str) -> DatasetDict:
+    """Every row and every column of a phase file, one dataset per value of its `split`
+    column (train, test, bench, then any other in order of appearance): what the release
+    publishes. Unlike `dataset_dict`, nothing is dropped, so a reloaded row equals its line."""
+    from datasets import Dataset, DatasetDict
+
+    features = _full_features(rows, kind)
+    seen = list(dict.fromkeys(r["split"] for r in rows))
+    splits = [s for s in SPLIT_ORDER if s in seen] + [s for s in seen if s not in SPLIT_ORDER]
+    return DatasetDict(
+        {
+            split: Dataset.from_list(
+                [{c: r.get(c) for c in features} for r in rows if r["split"] == split], features=features
+            )
+            for split in splits
+        }
     )
 
 

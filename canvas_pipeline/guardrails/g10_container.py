@@ -3,8 +3,8 @@
 v7-broken shipped `ENTRYPOINT ["canvas-train"]` with a compose `command: sh -c "..."`: the
 container ran `canvas-train sh -c ...` and argparse rejected it at run time. Two layers:
 
-(a) always, no engine needed: parse every `docker/Dockerfile*` (ENTRYPOINT, CMD and SHELL in exec
-    and shell form, with Docker's semantics) and the compose file (PyYAML; `entrypoint` and
+(a) always, no engine needed: read every `docker/Dockerfile*` with Docker's own parser (the
+    `dockerfile` package wraps BuildKit's) and the compose file (PyYAML; `entrypoint` and
     `command` as a list or a string), compose the argv each container would run, refuse `sh -c`
     behind an ENTRYPOINT, a string `command:` behind an exec ENTRYPOINT and a CMD that a
     shell-form ENTRYPOINT drops, check every `canvas-train` argv against the CLI's own parser,
@@ -15,13 +15,14 @@ container ran `canvas-train sh -c ...` and argparse rejected it at run time. Two
     and the engine's image config must hold the ENTRYPOINT/CMD that (a) parsed.
 
 Docker semantics used here (Dockerfile reference, "Understand how CMD and ENTRYPOINT interact"):
-exec form is a JSON array of strings, anything else (including an invalid JSON array such as
-`['canvas-train']`) is shell form, run as SHELL + [text] (default ["/bin/sh", "-c"]); an exec
-ENTRYPOINT gets CMD appended (a shell-form CMD appended as /bin/sh -c TEXT); a shell-form
-ENTRYPOINT ignores CMD and `docker run` arguments; ENTRYPOINT resets a CMD inherited from the
-base image; an entrypoint override (`docker run --entrypoint`, compose `entrypoint:`) drops the
-image's CMD. Compose splits a string `entrypoint:`/`command:` into arguments shell-style (it never
-runs a shell), so a string behind an exec ENTRYPOINT becomes arguments of that entrypoint.
+exec form is what Docker's parser reads as a JSON array of strings; anything else (including an
+invalid JSON array such as `['canvas-train']`) is shell form, run as SHELL + [text] (default
+["/bin/sh", "-c"]); an exec ENTRYPOINT gets CMD appended (a shell-form CMD appended as /bin/sh -c
+TEXT); a shell-form ENTRYPOINT ignores CMD and `docker run` arguments; ENTRYPOINT resets a CMD
+inherited from the base image; an entrypoint override (`docker run --entrypoint`, compose
+`entrypoint:`) drops the image's CMD. Compose splits a string `entrypoint:`/`command:` into
+arguments shell-style (it never runs a shell), so a string behind an exec ENTRYPOINT becomes
+arguments of that entrypoint.
 """
 
 from __future__ import annotations
@@ -31,7 +32,6 @@ import hashlib
 import io
 import json
 import os
-import re
 import shlex
 import shutil
 import subprocess
@@ -42,6 +42,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import dockerfile as dockerfile_parser
 
 from canvas_pipeline.guardrails.result import GuardrailResult, not_run
 
@@ -74,7 +76,7 @@ class Instruction:
     keyword: str
     form: str  # "exec" | "shell"
     argv: tuple[str, ...]
-    text: str
+    text: str  # exec form: the list as JSON; shell form: the command line Docker's parser kept
     line: int
 
     def describe(self) -> str:
@@ -107,80 +109,30 @@ class Dockerfile:
         raise DockerfileError(f"{self.path}: no build stage named {target!r}")
 
 
-_HEREDOC = re.compile(r"<<(-?)([\"']?)([A-Za-z_][A-Za-z0-9_]*)\2")
-_DIRECTIVE = re.compile(r"^#\s*([a-zA-Z]+)\s*=\s*(\S+)\s*$")
+def _instruction(command: dockerfile_parser.Command, shell: tuple[str, ...]) -> Instruction:
+    keyword = command.cmd.upper()
+    if command.json:
+        return Instruction(keyword, "exec", tuple(command.value), json.dumps(list(command.value)), command.start_line)
+    text = " ".join(command.value)  # one string, continuations joined as Docker joins them
+    return Instruction(keyword, "shell", (*shell, text), text, command.start_line)
 
 
-def _logical_lines(text: str) -> list[tuple[int, str]]:
-    """(first line number, instruction text): comments dropped, continuations joined,
-    heredoc bodies skipped (they belong to RUN/COPY, never to ENTRYPOINT/CMD)."""
-    lines = text.splitlines()
-    escape = "\\"
-    # Parser directives: only at the very top, before any comment, blank line or instruction.
-    for raw in lines:
-        match = _DIRECTIVE.match(raw.strip())
-        if not match:
-            break
-        if match.group(1).lower() == "escape" and match.group(2) in ("\\", "`"):
-            escape = match.group(2)
-    out: list[tuple[int, str]] = []
-    i, n = 0, len(lines)
-    while i < n:
-        stripped = lines[i].strip()
-        if not stripped or stripped.startswith("#"):
-            i += 1
-            continue
-        start, parts = i + 1, []
-        while True:
-            piece = lines[i].rstrip()
-            if piece.endswith(escape):
-                parts.append(piece[: -len(escape)])
-                i += 1
-                # comment lines inside a continuation are dropped; the instruction goes on
-                while i < n and lines[i].strip().startswith("#"):
-                    i += 1
-                if i >= n:
-                    break
-                continue
-            parts.append(piece)
-            i += 1
-            break
-        logical = " ".join(p.strip() for p in parts if p.strip())
-        for heredoc in _HEREDOC.finditer(logical):
-            strip_tabs, word = heredoc.group(1) == "-", heredoc.group(3)
-            while i < n and (lines[i].lstrip("\t") if strip_tabs else lines[i]).rstrip("\r") != word:
-                i += 1
-            i += 1
-        out.append((start, logical))
-    return out
-
-
-def _exec_form(args: str) -> list[str] | None:
-    """The JSON array of strings Docker accepts as exec form, else None (shell form)."""
-    if not args.startswith("["):
-        return None
-    try:
-        value = json.loads(args)
-    except json.JSONDecodeError:
-        return None
-    if isinstance(value, list) and all(isinstance(v, str) for v in value):
-        return value
-    return None
-
-
-def _instruction(keyword: str, args: str, line: int, shell: tuple[str, ...]) -> Instruction:
-    argv = _exec_form(args)
-    if argv is not None:
-        return Instruction(keyword, "exec", tuple(argv), args, line)
-    return Instruction(keyword, "shell", (*shell, args), args, line)
+def _unquote(value: str) -> str:
+    with contextlib.suppress(ValueError):
+        return "".join(shlex.split(value))
+    return value
 
 
 def parse_dockerfile(path: Path) -> Dockerfile:
-    """The build stages of a Dockerfile with the ENTRYPOINT, CMD and SHELL each leaves."""
+    """The build stages of a Dockerfile with the ENTRYPOINT, CMD and SHELL each leaves. Docker's
+    own parser (BuildKit's, through the `dockerfile` package) reads the file: parser directives,
+    escapes, continuations, comments, heredocs and exec-vs-shell form are its word."""
     try:
-        text = Path(path).read_text()
+        commands = dockerfile_parser.parse_string(Path(path).read_text())
     except (OSError, UnicodeDecodeError) as exc:
         raise DockerfileError(f"{path}: cannot read: {exc}") from exc
+    except dockerfile_parser.GoParseError as exc:
+        raise DockerfileError(f"{path}: {exc}") from exc
     stages: list[Stage] = []
     args: dict[str, str] = {}
     current: dict[str, Any] | None = None
@@ -189,49 +141,37 @@ def parse_dockerfile(path: Path) -> Dockerfile:
         if current is not None:
             stages.append(Stage(**{k: v for k, v in current.items() if k != "cmd_set"}))
 
-    for line, logical in _logical_lines(text):
-        keyword, _, rest = logical.partition(" ")
-        keyword, rest = keyword.upper(), rest.strip()
+    for command in commands:
+        keyword, line, value = command.cmd.upper(), command.start_line, command.value
         if keyword == "FROM":
             close()
-            words = [w for w in rest.split() if not w.startswith("--")]
-            if not words:
+            if not value:
                 raise DockerfileError(f"{path}:{line}: FROM without an image")
-            base = words[0]
-            name = words[2] if len(words) >= 3 and words[1].upper() == "AS" else None
+            base = value[0]  # --platform and other flags are in command.flags
+            name = value[2] if len(value) >= 3 and value[1].upper() == "AS" else None
             parent = next((s for s in reversed(stages) if s.name and s.name.lower() == base.lower()), None)
+            current = {"name": name, "base": base, "line": line, "inherited_from": base, "cmd_set": False}
             if parent is not None:
-                current = {
-                    "name": name,
-                    "base": base,
-                    "line": line,
-                    "entrypoint": parent.entrypoint,
-                    "cmd": parent.cmd,
-                    "shell": parent.shell,
-                    "inherited_from": parent.inherited_from,
-                    "cmd_set": False,
-                }
-            else:
-                current = {"name": name, "base": base, "line": line, "inherited_from": base, "cmd_set": False}
+                current.update(entrypoint=parent.entrypoint, cmd=parent.cmd, shell=parent.shell)
+                current["inherited_from"] = parent.inherited_from
             continue
         if current is None:
             if keyword == "ARG":
-                for word in shlex.split(rest):
-                    key, sep, value = word.partition("=")
-                    args[key] = value if sep else ""
+                for word in value:
+                    key, sep, default = word.partition("=")
+                    args[key] = _unquote(default) if sep else ""
                 continue
             raise DockerfileError(f"{path}:{line}: {keyword} before the first FROM")
         if keyword == "SHELL":
-            shell = _exec_form(rest)
-            if not shell:
-                raise DockerfileError(f"{path}:{line}: SHELL must be a JSON array of strings, got {rest!r}")
-            current["shell"] = tuple(shell)
+            if not command.json or not value:
+                raise DockerfileError(f"{path}:{line}: SHELL must be a JSON array of strings, got {command.original!r}")
+            current["shell"] = tuple(value)
         elif keyword == "ENTRYPOINT":
-            current["entrypoint"] = _instruction("ENTRYPOINT", rest, line, current.get("shell", DEFAULT_SHELL))
+            current["entrypoint"] = _instruction(command, current.get("shell", DEFAULT_SHELL))
             if not current["cmd_set"]:
                 current["cmd"] = None  # ENTRYPOINT resets a CMD inherited from the base image
         elif keyword == "CMD":
-            current["cmd"] = _instruction("CMD", rest, line, current.get("shell", DEFAULT_SHELL))
+            current["cmd"] = _instruction(command, current.get("shell", DEFAULT_SHELL))
             current["cmd_set"] = True
     close()
     if not stages:

@@ -6,7 +6,13 @@ its source, and called out at the top when not passed), the bench table with Wil
 intervals, what each method did against `sft` (paired, exact McNemar, with the per-axis
 failure rates), the released checkpoint's generalization gap (eval split, seen phrasings, vs
 bench, unseen phrasings), the selection rule and why this checkpoint won, and the
-limitations."""
+limitations.
+
+The YAML header lists the datasets (the stages the lineage trained on, then the phase-4 bench
+its `model-index` results come from: each by its Hub dataset id when the card is given one,
+else by its local name), the `trl` tag (every method trains with a TRL trainer) and the `peft`
+tag when a checkpoint on the lineage was trained through a LoRA or QLoRA adapter (the release
+merges it, but the method used PEFT)."""
 
 from __future__ import annotations
 
@@ -35,6 +41,16 @@ from canvas_pipeline.release.gate import INFORMATIONAL, LINEAGE_GATE, Informatio
 
 BASE = "base"
 BENCH_DATASET = "canvas_pipeline phase-4 tool-calling bench"
+# The local names of the data stages a release can list in `datasets` (no Hub id given).
+STAGE_DATASETS = {
+    "phase1": "canvas_pipeline phase-1 SFT trajectories",
+    "phase2": "canvas_pipeline phase-2 DPO pairs",
+    "phase3": "canvas_pipeline phase-3 KTO feedback",
+    "on_policy": "canvas_pipeline on-policy preference data",
+    "phase4": BENCH_DATASET,
+}
+BENCH_STAGE = "phase4"
+PEFT_ADAPTERS = ("lora", "qlora")
 LOW_CONFIDENCE_N = 40
 VALUE_WIDTH = 110
 
@@ -57,6 +73,8 @@ class CardInputs:
     effects: Mapping[str, Any] = field(default_factory=dict)
     # G9 and G10 as the release judged them (`gate.informational_verdicts`); empty: from `guardrails`
     informational: Sequence[InformationalVerdict] = field(default_factory=tuple)
+    # Hub dataset ids of published stages ("phase1".."phase4"); a stage without one is named locally
+    dataset_repos: Mapping[str, str] = field(default_factory=dict)
 
 
 def _pct(value: Any) -> str:
@@ -352,8 +370,46 @@ def limitations(inputs: CardInputs) -> list[str]:
     return items
 
 
+def _stages_trained_on(step: LineageStep) -> tuple[str, ...]:
+    """The data stages one checkpoint trained on: what its manifest's lineage records, else
+    what its method reads (a manifest from before lineage was kept)."""
+    recorded = step.manifest.get("lineage", {}).get("data")
+    if recorded:
+        return tuple(recorded)
+    from canvas_pipeline.training.gates import stages_read
+    from canvas_pipeline.training.methods import get_method
+
+    try:
+        return stages_read(get_method(step.method))
+    except (KeyError, ValueError):
+        return ()
+
+
+def card_datasets(inputs: CardInputs) -> list[str]:
+    """`datasets`: every stage a checkpoint on the lineage trained on, then the bench, in
+    stage order; each by its Hub id when published, else by its local name."""
+    order = list(STAGE_DATASETS)
+    stages = {s for step in inputs.steps for s in _stages_trained_on(step)} | {BENCH_STAGE}
+    ordered = sorted(stages, key=lambda s: (order.index(s) if s in order else len(order), s))
+    return [inputs.dataset_repos.get(s) or STAGE_DATASETS.get(s, f"canvas_pipeline {s}") for s in ordered]
+
+
+def card_tags(inputs: CardInputs) -> list[str]:
+    """`trl` always (SFT, DPO and KTO trainers are TRL's); `peft` when the released checkpoint
+    or one it was trained from went through a LoRA/QLoRA adapter."""
+    tags = ["tool-calling", "function-calling", "canvas-lms", "gemma4", "trl"]
+    tags += [inputs.method, f"profile-{inputs.profile}"]
+    adapters = {inputs.export.adapter, *(step.manifest.get("adapter") for step in inputs.steps)}
+    if adapters & set(PEFT_ADAPTERS):
+        tags.append("peft")
+    if inputs.profile != "e2b":
+        tags.append("demo")
+    return tags
+
+
 def card_data(inputs: CardInputs) -> ModelCardData:
-    """The YAML header: license, language, library, base model, tags and the bench results."""
+    """The YAML header: license, language, library, base model, datasets, tags and the bench
+    results (`model-index`)."""
     hub_id = _hub_model_id(inputs.profile)
     name = f"canvas-pipeline-{inputs.profile}-{inputs.method}"
     summary = inputs.records.get(inputs.method, {}).get("summary", {})
@@ -366,7 +422,7 @@ def card_data(inputs: CardInputs) -> ModelCardData:
     results = [
         EvalResult(
             task_type="text-generation",
-            dataset_type="canvas_pipeline/bench",
+            dataset_type=inputs.dataset_repos.get(BENCH_STAGE) or "canvas_pipeline/bench",
             dataset_name=BENCH_DATASET,
             dataset_split="bench",
             metric_type=key,
@@ -376,16 +432,14 @@ def card_data(inputs: CardInputs) -> ModelCardData:
         for key, label in metrics
         if summary.get(key) is not None
     ]
-    tags = ["tool-calling", "function-calling", "canvas-lms", "gemma4", inputs.method, f"profile-{inputs.profile}"]
-    if inputs.profile != "e2b":
-        tags.append("demo")
     return ModelCardData(
         language="en",
         license="gemma" if hub_id else "gpl-3.0",
         library_name="transformers",
         pipeline_tag="text-generation",
         base_model=hub_id,
-        tags=tags,
+        datasets=card_datasets(inputs),
+        tags=card_tags(inputs),
         model_name=name,
         eval_results=results or None,
     )

@@ -15,6 +15,10 @@ Every export is verified: the released folder is loaded back with plain
 `AutoModelForCausalLM.from_pretrained` and its logits on a probe prompt are compared with
 the checkpoint loaded exactly as the bench loads it (`load_checkpoint`); a difference over
 the tolerance stops the release.
+
+The tokenizer is written with the response template (`training.tokenizer.RESPONSE_TEMPLATE`),
+so `AutoTokenizer.from_pretrained(release).parse_response(text, prefix=prompt)` returns the
+tool calls in `text` with their arguments.
 """
 
 from __future__ import annotations
@@ -107,9 +111,11 @@ def export_model(folder: Path, manifest: dict[str, Any], dest: Path, bf16: bool,
     """Write the checkpoint in `folder` to `dest` as plain weights plus its tokenizer, and
     verify that `dest` reproduces the checkpoint as the bench loads it."""
     from canvas_pipeline.training.run import load_checkpoint
-    from canvas_pipeline.training.tokenizer import load_tokenizer
+    from canvas_pipeline.training.tokenizer import load_tokenizer, with_response_template
 
-    tokenizer = load_tokenizer(folder)
+    # Set here too: a checkpoint saved before tokenizers carried the response template still
+    # releases one that `parse_response` reads our dotted tool names with.
+    tokenizer = with_response_template(load_tokenizer(folder))
     reference_model = load_checkpoint(folder)
     reference = _probe(reference_model, tokenizer)
     del reference_model

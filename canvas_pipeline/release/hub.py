@@ -48,17 +48,30 @@ def publish_problems(publish: bool, repo_id: str | None) -> list[str]:
     return problems
 
 
-def publish_folder(folder: Path, repo_id: str, private: bool, message: str, log: Log) -> str | None:
-    """Create the model repo if needed and upload `folder`; returns the commit URL. Any
-    error is re-raised as PublishError with the token removed from its message."""
+def publish_folder(
+    folder: Path,
+    repo_id: str,
+    private: bool,
+    message: str,
+    log: Log,
+    repo_type: str = "model",
+    allow_patterns: list[str] | None = None,
+) -> str | None:
+    """Create the repo (a model repo unless `repo_type` says "dataset") if needed and upload
+    `folder` (only the files matching `allow_patterns` when given); returns the commit URL.
+    Any error is re-raised as PublishError with the token removed from its message."""
     token = hub_token()
     if token is None:
         raise PublishError(f"{TOKEN_ENV} is not set: nothing was uploaded")
+    only = {"allow_patterns": allow_patterns} if allow_patterns is not None else {}
     try:
         api = HfApi(token=token)
-        api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
-        log(f"release: uploading {folder} to {repo_id} ({'private' if private else 'public'})")
-        info = api.upload_folder(repo_id=repo_id, folder_path=str(folder), repo_type="model", commit_message=message)
+        api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True)
+        kind = "" if repo_type == "model" else f"{repo_type} "
+        log(f"release: uploading {folder} to {kind}{repo_id} ({'private' if private else 'public'})")
+        info = api.upload_folder(
+            repo_id=repo_id, folder_path=str(folder), repo_type=repo_type, commit_message=message, **only
+        )
     except Exception as exc:  # noqa: BLE001 - every Hub failure is reported the same way, redacted
         raise PublishError(redact(f"upload to {repo_id} failed: {type(exc).__name__}: {exc}", token)) from None
     url = getattr(info, "commit_url", None)

@@ -281,9 +281,12 @@ def release_checkpoint(
     repo_id: str | None = None,
     log: Log = print,
     private: bool = True,
+    dataset_repos: Mapping[str, str] | None = None,
 ) -> ReleaseReport:
     """Release the checkpoint `eval/PROFILE/selection.json` selected into
     `out_dir/release/PROFILE/`, and publish it to `repo_id` when `publish` is True.
+    `dataset_repos` (stage -> Hub dataset id) names the datasets the card links to, when
+    they are published with it.
 
     Raises ReleaseRefused (every reason, nothing written) when publishing was asked for
     without a repo_id or HF_TOKEN, when the selection failed, when a lineage-gate
@@ -345,6 +348,7 @@ def release_checkpoint(
             [],
             _read_effects(out_dir, profile),
             verdicts,
+            dict(dataset_repos or {}),
         )
         card = build_card(inputs)
         card.save(folder / CARD)

@@ -8,17 +8,23 @@ every dataset version. Text is split at control tokens before BPE training, so m
 never straddle one (at encode time they are split out first, and such merges would be
 dead weight); inside a segment merges may cross spaces, which lets the repeated tool
 declarations compress to one token per segment.
+
+Every tokenizer built here carries `RESPONSE_TEMPLATE` (written to `tokenizer_config.json` as
+`response_template`), so `tokenizer.parse_response(text, prefix=prompt)` reads our tool calls:
+TRL's Gemma-4 response template with tool names matched by the codec's `[\\w.]+` (TRL's
+`\\w+` stops at the dot of `canvas.get_assignments`, and its JSON step then fails).
 """
 
 from __future__ import annotations
 
+import copy
 import re
 import tempfile
 from collections.abc import Callable, Iterator
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from canvas_pipeline.tools.codec import BOS, SPECIAL_TOKENS, TURN_CLOSE
 
@@ -32,6 +38,50 @@ TINY_VOCAB_SIZE = 4096
 CORPUS_SEED = 4242
 CORPUS_ROWS = 400
 _SPLIT_RE = re.compile("|".join(re.escape(t) for t in TINY_SPECIAL_TOKENS))
+
+# transformers' `response_template` for Gemma-4 output: TRL 1.16's `gemma4_template`
+# (`trl.chat_template_utils`) with one change, the tool name pattern `[\w.]+` (the codec's
+# NAME_RE) in place of `\w+`, which cannot match our dotted names. A copy rather than an import,
+# so a TRL upgrade never changes what a release ships; a test keeps it equal to TRL's otherwise.
+# Arguments go through transformers' `json` content parser: `<|"|>` strings become JSON strings,
+# bare keys are quoted, then `json.loads`. That reads every value the codec writes exactly,
+# except that a string holding the control characters \x01 or \x02 (the parser's own
+# placeholders) makes it raise ValueError.
+RESPONSE_TEMPLATE: dict[str, Any] = {
+    "defaults": {"role": "assistant"},
+    "start_anchor_pattern": r"(?:<\|turn>model\n|<tool_response\|>)",
+    "fields": {
+        "reasoning_content": {
+            "open": "<|channel>thought\n",
+            "close_pattern": r"<channel\|>\s*",
+            "content": "text",
+        },
+        "tool_calls": {
+            "open_pattern": r"<\|tool_call>call:(?P<name>[\w.]+)",
+            "close_pattern": r"<tool_call\|>\s*",
+            "repeats": True,
+            "content": "json",
+            "content_args": {"string_delims": [['<|"|>', '<|"|>']], "unquoted_keys": True},
+            "transform": {"type": "function", "function": {"name": "{name}", "arguments": "{content}"}},
+        },
+        "content": {
+            "close_pattern": r"(?:<turn\|>|<\|tool_response>|<eos>)\s*|$",
+            "content": "text",
+        },
+    },
+}
+
+
+def response_template() -> dict[str, Any]:
+    """A fresh copy of `RESPONSE_TEMPLATE` (a tokenizer may mutate what it holds)."""
+    return copy.deepcopy(RESPONSE_TEMPLATE)
+
+
+def with_response_template(tokenizer: PreTrainedTokenizerBase) -> PreTrainedTokenizerBase:
+    """`tokenizer` with our response template set (replacing any it had, such as a Hub
+    tokenizer's `\\w+` one), so `save_pretrained` writes it and `parse_response` uses it."""
+    tokenizer.response_template = response_template()
+    return tokenizer
 
 
 @cache
@@ -85,6 +135,7 @@ def train_tiny_tokenizer(texts: list[str], vocab_size: int = TINY_VOCAB_SIZE) ->
         unk_token=UNK,
         additional_special_tokens=list(TINY_SPECIAL_TOKENS[4:]),
         chat_template=training_chat_template(),
+        response_template=response_template(),
         model_max_length=2048,
         padding_side="left",
     )
@@ -92,7 +143,8 @@ def train_tiny_tokenizer(texts: list[str], vocab_size: int = TINY_VOCAB_SIZE) ->
 
 def build_tokenizer(profile_name: str, out_dir: Path) -> Path:
     """Write the profile's tokenizer to `out_dir` (tiny: trained here; e2b: from the Hub,
-    token from HF_TOKEN) and return the folder."""
+    token from HF_TOKEN), with the training chat template and `RESPONSE_TEMPLATE`, and return
+    the folder."""
     from canvas_pipeline.training.profiles import get_profile
 
     profile = get_profile(profile_name)
@@ -103,6 +155,7 @@ def build_tokenizer(profile_name: str, out_dir: Path) -> Path:
     else:
         tokenizer = hub_tokenizer(profile.hub_model_id)
         tokenizer.chat_template = training_chat_template()
+    with_response_template(tokenizer)
     with tempfile.TemporaryDirectory(dir=out_dir.parent if out_dir.parent.exists() else None) as tmp:
         tokenizer.save_pretrained(tmp)
         out_dir.mkdir(parents=True, exist_ok=True)
