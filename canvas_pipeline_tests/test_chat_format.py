@@ -1,4 +1,6 @@
-"""render_conversation and the system prompt against the real Gemma-4 chat template from TRL."""
+"""render_conversation and the system prompt against the real Gemma-4 chat template from TRL:
+its current revision, `gemma4_v5` (the first revision, `gemma4_chat_template`, is kept only to
+document where it differs)."""
 
 from __future__ import annotations
 
@@ -11,17 +13,24 @@ import jinja2
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from trl.chat_template_utils import gemma4_chat_template
+from jinja2.filters import do_dictsort
+from tokenizers import Tokenizer
+from tokenizers.models import WordLevel
+from transformers import PreTrainedTokenizerFast
 
+from canvas_pipeline.guardrails import checks
+from canvas_pipeline.guardrails.inputs import sample_from_row
 from canvas_pipeline.tools.chat_format import (
     SYSTEM_INSTRUCTIONS,
     hf_tool,
     render_conversation,
+    strip_thinking,
     system_prompt,
     tool_declaration,
     tool_response_block,
 )
 from canvas_pipeline.tools.codec import (
+    ENVELOPE_RE,
     RESERVED_MARKERS,
     ParseError,
     ToolCall,
@@ -32,33 +41,29 @@ from canvas_pipeline.tools.codec import (
     serialize_value,
 )
 from canvas_pipeline.tools.registry import load_registry
+from canvas_pipeline_tests.gemma4_templates import GEMMA4_FIRST, GEMMA4_V5
+from canvas_pipeline_tests.gemma4_templates import render_template as render_with
 
 Message = dict[str, Any]
 
 
 @cache
-def template() -> jinja2.Template:
-    env = jinja2.Environment(extensions=["jinja2.ext.loopcontrols"])
-    return env.from_string(gemma4_chat_template)
-
-
-@cache
 def macros() -> Any:
-    """The template's top-level macros (format_argument, format_tool_response_block, ...)."""
-    return template().make_module(vars={"messages": [{"role": "user", "content": "x"}], "bos_token": ""})
+    """gemma4_v5's top-level macros (format_argument, format_tool_response_block, ...)."""
+    env = jinja2.Environment(extensions=["jinja2.ext.loopcontrols"])
+    return env.from_string(GEMMA4_V5).make_module(
+        vars={"messages": [{"role": "user", "content": "x"}], "bos_token": ""}
+    )
 
 
 def hf_tools() -> list[dict[str, Any]]:
     return [hf_tool(spec) for spec in load_registry()]
 
 
-def render_template(messages: list[Message], add_generation_prompt: bool = False) -> str:
-    return template().render(
-        messages=[{"role": "system", "content": SYSTEM_INSTRUCTIONS}, *messages],
-        tools=hf_tools(),
-        bos_token="<bos>",
-        add_generation_prompt=add_generation_prompt,
-    )
+def render_template(messages: list[Message], add_generation_prompt: bool = False, template: str = GEMMA4_V5) -> str:
+    """The template's text with our system instructions and the 18 tools declared through `tools=`."""
+    system = {"role": "system", "content": SYSTEM_INSTRUCTIONS}
+    return render_with(template, [system, *messages], tools=hf_tools(), add_generation_prompt=add_generation_prompt)
 
 
 def render_ours(messages: list[Message], add_generation_prompt: bool = False) -> str:
@@ -86,9 +91,19 @@ def tool_result(call_id: str, name: str, payload: Any) -> Message:
     return {"role": "tool", "tool_call_id": call_id, "name": name, "content": content}
 
 
+def jinja_dictsorted(value: Any) -> Any:
+    """`value` with every object's keys in the order Jinja's own `dictsort` filter gives."""
+    if isinstance(value, dict):
+        return {k: jinja_dictsorted(v) for k, v in do_dictsort(value)}
+    if isinstance(value, list):
+        return [jinja_dictsorted(v) for v in value]
+    return value
+
+
 def calls_in(messages: list[Message]) -> list[ToolCall]:
+    """The messages' calls, keys in the order the template writes them."""
     return [
-        ToolCall(tc["function"]["name"], tc["function"]["arguments"])
+        ToolCall(tc["function"]["name"], jinja_dictsorted(tc["function"]["arguments"]))
         for message in messages
         for tc in message.get("tool_calls") or []
     ]
@@ -192,12 +207,168 @@ CONVERSATIONS: dict[str, tuple[list[Message], bool]] = {
 }
 
 
-@pytest.mark.parametrize("case", list(CONVERSATIONS))
-def test_render_conversation_is_byte_identical_to_the_gemma4_template(case: str) -> None:
-    messages, add_generation_prompt = CONVERSATIONS[case]
+# Shapes no generated row contains yet. On all but the last, gemma4_v5's rules differ from what
+# this renderer did before it followed v5; the last shows v5 writing None as the codec does.
+# (messages, the tail v5 renders, whether the first template revision renders it differently)
+LIST_COURSES = tool_call("c1", "canvas.list_courses", {"active_only": True})
+V5_SHAPES: dict[str, tuple[list[Message], str, bool]] = {
+    # v5 leaves a model message that runs on into another assistant message open: one turn
+    "text plus calls, then another assistant message": (
+        [
+            USER,
+            {"role": "assistant", "content": "Let me check.", "tool_calls": [LIST_COURSES]},
+            {"role": "tool", "tool_call_id": "c1", "content": "[]"},
+            {"role": "assistant", "content": "You have none."},
+        ],
+        "<|turn>model\n<|tool_call>call:canvas.list_courses{active_only:true}<tool_call|><|tool_response>response:"
+        'canvas.list_courses{value:<|"|>[]<|"|>}<tool_response|>Let me check.You have none.<turn|>\n',
+        True,
+    ),
+    "two assistant texts in a row": (
+        [USER, {"role": "assistant", "content": "One moment."}, {"role": "assistant", "content": "Nothing is due."}],
+        "<|turn>model\nOne moment.Nothing is due.<turn|>\n",
+        True,
+    ),
+    # v5 closes the model turn when the responses are followed by a user (or system) turn
+    "tool responses followed directly by a user turn": (
+        [
+            USER,
+            {"role": "assistant", "content": "", "tool_calls": [LIST_COURSES]},
+            {"role": "tool", "tool_call_id": "c1", "content": "[]"},
+            {"role": "user", "content": "Hello?"},
+        ],
+        '<|tool_response>response:canvas.list_courses{value:<|"|>[]<|"|>}<tool_response|><turn|>\n'
+        "<|turn>user\nHello?<turn|>\n",
+        True,
+    ),
+    # strip_thinking: channel blocks leave a model message's text (the first revision did too)
+    "channel blocks in assistant text": (
+        [
+            USER,
+            {
+                "role": "assistant",
+                "content": "Let me look.<|channel>thought\nplan<channel|>",
+                "tool_calls": [LIST_COURSES],
+            },
+            {"role": "tool", "tool_call_id": "c1", "content": "[]"},
+            {"role": "user", "content": "And?"},
+            {"role": "assistant", "content": "<|channel>thought\nnone<channel|>  You have none.<|channel>unclosed"},
+        ],
+        "<tool_response|>Let me look.<turn|>\n<|turn>user\nAnd?<turn|>\n<|turn>model\nYou have none.<turn|>\n",
+        False,
+    ),
+    # dictsort is case-insensitive and stable: keys equal but for case keep insertion order
+    "argument keys equal but for case": (
+        [
+            USER,
+            {
+                "role": "assistant",
+                "content": "",
+                "tool_calls": [tool_call("c1", "canvas.get_todo", {"b": 2, "a": 1, "B": 3, "n": [{"Z": 1, "z": 2}]})],
+            },
+        ],
+        "<|turn>model\n<|tool_call>call:canvas.get_todo{a:1,b:2,B:3,n:[{Z:1,z:2}]}<tool_call|><|tool_response>",
+        False,
+    ),
+    # a response is named by the call whose id equals its tool_call_id, and an id-less call
+    # matches an id-less response: the last such call names it
+    "id-less calls and responses": (
+        [
+            USER,
+            {
+                "role": "assistant",
+                "content": "",
+                "tool_calls": [
+                    {"type": "function", "function": {"name": "canvas.get_grades", "arguments": {}}},
+                    {"type": "function", "function": {"name": "canvas.get_todo", "arguments": {}}},
+                ],
+            },
+            {"role": "tool", "name": "canvas.get_grades", "content": "1"},
+            {"role": "tool", "name": "canvas.get_todo", "content": "2"},
+            {"role": "assistant", "content": "Done."},
+        ],
+        '<|tool_response>response:canvas.get_todo{value:<|"|>1<|"|>}<tool_response|>'
+        '<|tool_response>response:canvas.get_todo{value:<|"|>2<|"|>}<tool_response|>Done.<turn|>\n',
+        False,
+    ),
+    # v5 writes None as null, as the codec does (the first revision printed Python's None)
+    "a None argument": (
+        [USER, assistant_calls(("c1", "canvas.get_assignments", {"course_id": None}))],
+        "<|tool_call>call:canvas.get_assignments{course_id:null}<tool_call|><|tool_response>",
+        True,
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(CONVERSATIONS) + list(V5_SHAPES))
+@pytest.mark.parametrize("add_generation_prompt", [False, True])
+def test_render_conversation_is_byte_identical_to_gemma4_v5(case: str, add_generation_prompt: bool) -> None:
+    messages = CONVERSATIONS[case][0] if case in CONVERSATIONS else V5_SHAPES[case][0]
     ours = render_ours(messages, add_generation_prompt)
     assert ours == render_template(messages, add_generation_prompt)
     assert ours.startswith("<bos><|turn>system\n" + SYSTEM_INSTRUCTIONS + "<|tool>declaration:")
+
+
+@pytest.mark.parametrize("case", list(V5_SHAPES))
+def test_v5_rules_on_shapes_the_data_does_not_contain_yet(case: str) -> None:
+    messages, tail, _ = V5_SHAPES[case]
+    assert render_ours(messages).endswith(tail)
+    assert render_template(messages).endswith(tail)
+
+
+@pytest.mark.parametrize("case", list(V5_SHAPES))
+def test_where_the_first_gemma4_template_revision_differs(case: str) -> None:
+    """The first revision (what these tests pinned before) closes a model message that runs on
+    into another assistant message, leaves tool responses open before a user turn, and prints
+    None as `None`; it sorts keys and strips channel blocks as v5 does."""
+    messages, _, differs = V5_SHAPES[case]
+    first = render_template(messages, template=GEMMA4_FIRST)
+    assert (first != render_template(messages)) is differs
+    if case == "a None argument":
+        assert "{course_id:None}" in first
+        rejected = parse_calls(first)
+        assert isinstance(rejected, ParseError) and rejected.kind == "bad_value"
+    elif differs:
+        assert render_ours(messages) != first
+
+
+def test_apply_chat_template_with_v5_renders_as_we_do() -> None:
+    """The public path: a tokenizer's `apply_chat_template` with `chat_template=` v5's text."""
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=Tokenizer(WordLevel({"<bos>": 0, "<unk>": 1}, unk_token="<unk>")),
+        bos_token="<bos>",
+        unk_token="<unk>",
+    )
+    system = {"role": "system", "content": SYSTEM_INSTRUCTIONS}
+    for messages, _, _ in V5_SHAPES.values():
+        for add_generation_prompt in (False, True):
+            theirs = tokenizer.apply_chat_template(
+                [system, *messages],
+                tools=hf_tools(),
+                chat_template=GEMMA4_V5,
+                add_generation_prompt=add_generation_prompt,
+                tokenize=False,
+            )
+            assert theirs == render_ours(messages, add_generation_prompt)
+
+
+def test_strip_thinking_is_the_template_macro() -> None:
+    for text in (
+        "",
+        "  plain  ",
+        "<|channel>thought\nx<channel|>answer",
+        "a<|channel>b<channel|>c<|channel>d<channel|>e",
+        "stray close<channel|> kept",
+        "unclosed<|channel>dropped",
+        "<|channel>a<|channel>b<channel|>c",
+    ):
+        assert strip_thinking(text) == macros().strip_thinking(text)
+
+
+def test_channel_blocks_are_kept_in_user_text() -> None:
+    messages = [{"role": "user", "content": "<|channel>mine<channel|>hi"}]
+    assert "<|turn>user\n<|channel>mine<channel|>hi<turn|>\n" in render_ours(messages)
+    assert render_ours(messages) == render_template(messages)
 
 
 @pytest.mark.parametrize("case", list(CONVERSATIONS))
@@ -240,18 +411,11 @@ def test_single_call_conversation_text() -> None:
     assert text.endswith(tail)
 
 
-def test_template_renders_none_as_python_repr_but_our_codec_says_null() -> None:
-    """The TRL template's format_argument prints None with Python str(): `course_id:None`.
-    The codec writes JSON `null`, and parse_calls rejects `None`, so None is kept out of the
-    byte-identity comparisons above and the template's text is not what we train on."""
+def test_none_renders_as_null_as_the_codec_writes_it() -> None:
     messages = [USER, assistant_calls(("c1", "canvas.get_assignments", {"course_id": None}))]
-    theirs = render_template(messages, add_generation_prompt=True)
     ours = render_ours(messages, add_generation_prompt=True)
-    assert "<|tool_call>call:canvas.get_assignments{course_id:None}<tool_call|>" in theirs
     assert "<|tool_call>call:canvas.get_assignments{course_id:null}<tool_call|>" in ours
-    assert theirs.replace("course_id:None", "course_id:null") == ours
-    rejected = parse_calls(theirs)
-    assert isinstance(rejected, ParseError) and rejected.kind == "bad_value"
+    assert ours == render_template(messages, add_generation_prompt=True)
     assert parse_calls(ours) == [ToolCall("canvas.get_assignments", {"course_id": None})]
 
 
@@ -270,6 +434,40 @@ def test_argument_key_order_does_not_change_the_rendering() -> None:
         },
     ]
     assert render_ours(unsorted, True) == render_template(unsorted, True)
+
+
+def test_keys_equal_but_for_case_canonical_order_g8_and_round_trip() -> None:
+    """Keys equal but for case keep their insertion order in the rendering, as Jinja's stable
+    `dictsort` leaves them. The codec's `canonical_arguments` breaks such ties itself (`B`
+    before `b`), an order `dictsort` keeps: data built from canonical arguments renders the
+    same either way. G8 holds for both orders, and the parser reads back the rendered order."""
+    inserted = {"b": 2, "a": 1, "B": 3, "n": {"z": 1, "Z": 2}}
+    canon = canonical_arguments(inserted)
+    assert list(canon) == ["a", "B", "b", "n"] and list(canon["n"]) == ["Z", "z"]
+    assert jinja_dictsorted(canon) == canon and list(jinja_dictsorted(canon)) == list(canon)
+    for arguments, text in (
+        (inserted, "call:canvas.get_todo{a:1,b:2,B:3,n:{z:1,Z:2}}"),
+        (canon, "call:canvas.get_todo{a:1,B:3,b:2,n:{Z:2,z:1}}"),
+    ):
+        messages = [
+            USER,
+            {"role": "assistant", "content": "", "tool_calls": [tool_call("c1", "canvas.get_todo", arguments)]},
+        ]
+        ours = render_ours(messages)
+        assert f"<|tool_call>{text}<tool_call|>" in ours
+        assert ours == render_template(messages)
+        parsed = parse_calls(ours)
+        assert isinstance(parsed, list) and typed(parsed) == typed(
+            [ToolCall("canvas.get_todo", jinja_dictsorted(arguments))]
+        )
+        row = {
+            "id": "r1",
+            "split": "train",
+            "item_ids": [],
+            "messages": [{"role": "system", "content": system_prompt()}, *messages],
+        }
+        result = checks.g8_round_trip([sample_from_row("phase1", "sft", row, "test")])
+        assert result.passed and result.value == 1.0, result.details
 
 
 # ----------------------------------------------------------------- system prompt and declarations
@@ -319,6 +517,10 @@ def test_tool_response_block() -> None:
     block = tool_response_block("t", mapping)
     assert block == '<|tool_response>response:t{a:<|"|>x<|"|>,b:[1,2.5,true],C:{y:false,z:1}}<tool_response|>'
     assert block == macros().format_tool_response_block("t", mapping)
+    colliding = {"b": 1, "B": None, "a": {"y": 2, "Y": [{"q": 1, "Q": 2}]}}
+    block = tool_response_block("t", colliding)
+    assert block == "<|tool_response>response:t{a:{y:2,Y:[{q:1,Q:2}]},b:1,B:null}<tool_response|>"
+    assert block == macros().format_tool_response_block("t", colliding)
 
 
 # ----------------------------------------------------------------- generated conversations
@@ -342,8 +544,8 @@ _strings = st.one_of(
     st.text(max_size=8),
     st.sampled_from(["", " ", '"', "{", "}", "[", "]", ",", ":", "\n", "\\", "😀", "a:b,c"]),
 ).filter(_no_markers)
-# No None: the template prints it as Python's "None" (see the explicit test above).
 _scalars = st.one_of(
+    st.none(),
     st.booleans(),
     st.integers(),
     st.floats(allow_nan=False, allow_infinity=False),
@@ -357,11 +559,24 @@ _values = st.recursive(
 )
 _arguments = st.dictionaries(_keys, _values, max_size=3)
 _names = st.sampled_from(load_registry().names)
-_prose = st.sampled_from(["", "Done.", "  Here you go.  ", "I looked it up:\nnothing due.", "{not a call}"])
+_prose = st.sampled_from(
+    [
+        "",
+        "Done.",
+        "  Here you go.  ",
+        "I looked it up:\nnothing due.",
+        "{not a call}",
+        "<|channel>thought\nlook it up<channel|>Here.",
+        " <|channel>a<channel|> b <|channel>unclosed",
+    ]
+)
 
 
 @st.composite
 def conversations(draw: st.DrawFn) -> tuple[list[Message], bool]:
+    """User turns, assistant calls (arguments in canonical or in drawn key order, prose or
+    none beside them) with their responses, final answers; the responses may be followed by
+    another assistant message, a user turn or nothing, and answers may run on."""
     messages: list[Message] = [{"role": "user", "content": draw(_prose) or "hi"}]
     counter = 0
     for _ in range(draw(st.integers(min_value=0, max_value=3))):
@@ -369,12 +584,22 @@ def conversations(draw: st.DrawFn) -> tuple[list[Message], bool]:
         for _ in range(draw(st.integers(min_value=1, max_value=2))):
             counter += 1
             calls.append((f"call_{counter}", draw(_names), draw(_arguments)))
-        messages.append(assistant_calls(*calls, content=draw(st.sampled_from(["", "", "Checking."]))))
+        content = draw(st.sampled_from(["", "", "Checking.", "<|channel>thought\nx<channel|>Checking."]))
+        if draw(st.booleans()):
+            messages.append(assistant_calls(*calls, content=content))
+        else:  # keys as drawn: the renderer must order them as the template does
+            messages.append({"role": "assistant", "content": content, "tool_calls": [tool_call(*c) for c in calls]})
         if draw(st.integers(min_value=0, max_value=5)) == 0:
             return messages, draw(st.booleans())  # ends on the call, awaiting the response
         for call_id, name, _ in calls:
-            messages.append(tool_result(call_id, name, draw(st.one_of(_values, st.none()))))
-    messages.append({"role": "assistant", "content": draw(_prose)})
+            messages.append(tool_result(call_id, name, draw(_values)))
+        follow = draw(st.sampled_from(["assistant", "assistant", "user", "end"]))
+        if follow == "user":
+            messages.append({"role": "user", "content": draw(_prose) or "and?"})
+        elif follow == "end":
+            return messages, draw(st.booleans())
+    for _ in range(draw(st.integers(min_value=1, max_value=2))):
+        messages.append({"role": "assistant", "content": draw(_prose)})
     if draw(st.booleans()):
         messages.append({"role": "user", "content": draw(_prose) or "more?"})
     return messages, draw(st.booleans())
@@ -389,6 +614,9 @@ def test_generated_conversations_match_the_template_and_round_trip(case: tuple[l
     parsed = parse_calls(ours)
     assert isinstance(parsed, list), parsed
     assert typed(parsed) == typed(calls_in(messages))
+    for match in ENVELOPE_RE.finditer(ours):  # G8: each envelope re-serializes to its own bytes
+        again = parse_calls(match.group(0))
+        assert isinstance(again, list) and serialize_call(again[0]) == match.group(0)
 
 
 @settings(max_examples=500, deadline=None)
@@ -402,6 +630,9 @@ def test_serialize_value_matches_the_template_format_argument(value: Any) -> Non
     assert macros().format_argument(value, escape_keys=False) == macros().format_argument(canon, escape_keys=False) or (
         _has_case_colliding_keys(value)
     )
+    # in any key order, the template writes Jinja's dictsort order, as tool responses do here
+    assert serialize_value(jinja_dictsorted(value)) == macros().format_argument(value, escape_keys=False)
+    assert tool_response_block("t", value) == macros().format_tool_response_block("t", value)
 
 
 def _has_case_colliding_keys(value: Any) -> bool:

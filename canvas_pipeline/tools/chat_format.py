@@ -1,9 +1,14 @@
 """Whole conversations in the Gemma-4 turn format, and the one system prompt.
 
-`render_conversation` produces the same text as the Gemma-4 chat template for the
-message shapes this project uses (system, user, assistant with `tool_calls`, `tool`
-responses, final answers); `tool_declaration` ports the template's declaration macro.
-A test renders both ways and compares bytes.
+`render_conversation` produces the same text as the current Gemma-4 chat template, the
+revision TRL vendors as `gemma4_v5.jinja` (and our training template is built from), for
+messages with string content: system, user, assistant with `tool_calls`, `tool` responses,
+final answers. It follows that revision's rules where earlier ones differ: an assistant
+message followed by another assistant message stays open (one model turn), tool responses
+followed by a user or system turn are closed, `<|channel>...<channel|>` blocks in assistant
+text are dropped, and argument keys are ordered by Jinja's `dictsort` (case-insensitive,
+stable). `tool_declaration` ports the template's declaration macro. Tests render both ways
+and compare bytes, on constructed conversations and on every generated row.
 """
 
 from __future__ import annotations
@@ -23,7 +28,6 @@ from canvas_pipeline.tools.codec import (
     TURN_CLOSE,
     TURN_OPEN,
     ToolCall,
-    canonical_arguments,
     serialize_call,
     serialize_value,
 )
@@ -41,9 +45,35 @@ SYSTEM_INSTRUCTIONS = (
 
 Message = Mapping[str, Any]
 
+# The thinking channel's markers: the template strips such blocks from assistant text.
+CHANNEL_OPEN = "<|channel>"
+CHANNEL_CLOSE = "<channel|>"
+
 
 def _dictsort(mapping: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """Jinja's `dictsort`: keys compared case-insensitively, and Python's sort is stable, so
+    keys equal but for case keep their insertion order (`{a, b, B}` stays `{a, b, B}`)."""
     return sorted(mapping.items(), key=lambda kv: kv[0].lower())
+
+
+def _dictsorted(value: Any) -> Any:
+    """`value` with every object's keys in `dictsort` order, at every level: the order the
+    template's `format_argument` writes them in. The codec's `canonical_arguments` is a fixed
+    point of it (its tie-break among keys equal but for case is one insertion order)."""
+    if isinstance(value, Mapping):
+        return {k: _dictsorted(v) for k, v in _dictsort(value)}
+    if isinstance(value, list):
+        return [_dictsorted(v) for v in value]
+    return value
+
+
+def strip_thinking(text: str) -> str:
+    """The template's `strip_thinking` macro, applied to a model message's text: drops each
+    `<|channel>...<channel|>` block (and an unclosed `<|channel>` to the end), then trims."""
+    kept = []
+    for part in text.split(CHANNEL_CLOSE):
+        kept.append(part.split(CHANNEL_OPEN)[0])
+    return "".join(kept).strip()
 
 
 def _upper_type(value: Any) -> str:
@@ -180,9 +210,9 @@ def system_prompt() -> str:
 def tool_response_block(name: str, content: Any) -> str:
     """`<|tool_response>response:NAME{value:...}<tool_response|>` for a `tool` message's content."""
     if isinstance(content, Mapping):
-        inner = ",".join(f"{k}:{serialize_value(canonical_arguments(v))}" for k, v in _dictsort(content))
+        inner = ",".join(f"{k}:{serialize_value(_dictsorted(v))}" for k, v in _dictsort(content))
         return f"{RESPONSE_OPEN}response:{name}{{{inner}}}{RESPONSE_CLOSE}"
-    return f"{RESPONSE_OPEN}response:{name}{{value:{serialize_value(content)}}}{RESPONSE_CLOSE}"
+    return f"{RESPONSE_OPEN}response:{name}{{value:{serialize_value(_dictsorted(content))}}}{RESPONSE_CLOSE}"
 
 
 def response_content(payload: Any) -> str:
@@ -194,49 +224,66 @@ def message_calls(message: Message) -> list[ToolCall]:
     return [ToolCall.from_message_call(tc) for tc in message.get("tool_calls") or []]
 
 
+def _response_name(message: Message, follow: Message) -> str:
+    """The name a `tool` message's response is written under, as the template resolves it:
+    the message's `name`, replaced by the name of each call whose `id` equals its
+    `tool_call_id` (the last such call wins; a call without an id matches a response without
+    one, which is why a message with several calls gives each an id)."""
+    name = follow.get("name") or "unknown"
+    for tc in message["tool_calls"]:
+        if tc.get("id") == follow.get("tool_call_id"):
+            name = tc["function"]["name"]
+    return name
+
+
 def render_conversation(
     messages: Sequence[Message],
     add_generation_prompt: bool = False,
     tools: Sequence[Mapping[str, Any]] | str | None = None,
 ) -> str:
-    """The conversation in Gemma-4 native text, byte-identical to the chat template (with
-    `tools` declared after the system text, as the template's `tools=` does)."""
+    """The conversation in Gemma-4 native text, byte-identical to the `gemma4_v5` chat template
+    (with `tools` declared after the system text, as the template's `tools=` does)."""
     out = [BOS]
     rest = list(messages)
-    last_kind: str | None = None
+    last_kind: str | None = None  # the template's `prev_message_type`
     declarations = _declarations(tools) if tools else ""
     if rest and rest[0]["role"] in ("system", "developer"):
         out.append(f"{TURN_OPEN}system\n{str(rest[0]['content']).strip()}{declarations}{TURN_CLOSE}\n")
         rest = rest[1:]
     elif declarations:
         out.append(f"{TURN_OPEN}system\n{declarations}{TURN_CLOSE}\n")
-    previous_role: str | None = None
+    previous_role: str | None = None  # role of the last message that is not a tool response
     for index, message in enumerate(rest):
         role = message["role"]
         if role == "tool":
             continue
         last_kind = None
-        if not (role == "assistant" and previous_role == "assistant"):
-            out.append(f"{TURN_OPEN}{'model' if role == 'assistant' else role}\n")
+        turn = "model" if role == "assistant" else role
+        if not (turn == "model" and previous_role == "assistant"):
+            out.append(f"{TURN_OPEN}{turn}\n")
         calls = message_calls(message)
-        if calls:  # the template's dictsort orders argument keys at every level
-            out.extend(serialize_call(ToolCall(c.name, canonical_arguments(c.arguments))) for c in calls)
+        if calls:  # the template dictsorts argument keys at every level
+            out.extend(serialize_call(ToolCall(c.name, _dictsorted(c.arguments))) for c in calls)
             last_kind = "tool_call"
         responded = False
         if calls:
-            by_id = {tc.get("id"): tc["function"]["name"] for tc in message["tool_calls"] if tc.get("id")}
             for follow in rest[index + 1 :]:
                 if follow["role"] != "tool":
                     break
-                name = by_id.get(follow.get("tool_call_id"), follow.get("name") or "unknown")
-                out.append(tool_response_block(name, follow.get("content")))
+                out.append(tool_response_block(_response_name(message, follow), follow.get("content")))
                 responded = True
                 last_kind = "tool_response"
-        content = str(message.get("content") or "").strip()
+        content = str(message.get("content") or "")
+        content = strip_thinking(content) if turn == "model" else content.strip()
         out.append(content)
+        following = next((m["role"] for m in rest[index + 1 :] if m["role"] != "tool"), None)
+        # a model message running on into the next assistant message leaves the turn open
+        continues = turn == "model" and following == "assistant" and (not calls or responded)
         if last_kind == "tool_call" and not responded:
             out.append(RESPONSE_OPEN)
-        elif not (responded and not content):
+        elif continues:
+            pass
+        elif not (responded and not content and following is None):
             out.append(f"{TURN_CLOSE}\n")
         previous_role = role
     if add_generation_prompt and last_kind not in ("tool_response", "tool_call"):
