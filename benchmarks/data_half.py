@@ -21,7 +21,7 @@ from canvas_pipeline.data.phase2.build import Phase2Config
 from canvas_pipeline.data.phase3.build import Phase3Config
 from canvas_pipeline.data.phase4.build import Phase4Config
 from canvas_pipeline.guardrails import load_bundle, run_guardrails
-from canvas_pipeline.guardrails.registry import check_config
+from canvas_pipeline.training.guardrail_config import check_config
 from canvas_pipeline.training.tokenizer import build_tokenizer, load_tokenizer
 
 DEFAULT_RAW = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "canvas"

@@ -16,10 +16,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from canvas_pipeline.cli_args import build_parser
 from canvas_pipeline.data import stages
 from canvas_pipeline.data.phase1.build import Phase1Config
 from canvas_pipeline.guardrails import load_bundle, run_guardrails
-from canvas_pipeline.guardrails.registry import check_config
+from canvas_pipeline.training.guardrail_config import check_config
 from canvas_pipeline.training.tokenizer import build_tokenizer, load_tokenizer, profile_tokenizer_dir
 
 DEFAULT_RAW = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "canvas"
@@ -39,7 +40,7 @@ def main() -> None:
         tokenizer_dir = profile_tokenizer_dir(data_dir, "tiny")
         if not tokenizer_dir.exists():
             build_tokenizer("tiny", tokenizer_dir)
-        config = check_config("tiny", tokenizer_dir)
+        config = check_config("tiny", tokenizer_dir, cli_parser=build_parser)
         backend = load_tokenizer(tokenizer_dir).backend_tokenizer
         texts = [text for s in load_bundle(data_dir).all_samples() for text, _ in s.texts]
         check_times, bare_times = [], []

@@ -124,9 +124,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=2)
     args = parser.parse_args()
 
+    from canvas_pipeline.data.layout import base_model_dir
     from canvas_pipeline.data.stages import run_data_stages
     from canvas_pipeline.training.mini_train import save_start_model
-    from canvas_pipeline.training.run import base_model_dir
     from canvas_pipeline.training.tokenizer import build_tokenizer
 
     with tempfile.TemporaryDirectory() as tmp:

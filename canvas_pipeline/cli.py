@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from canvas_pipeline import __version__
+from canvas_pipeline.cli_args import BASE_METHOD, build_parser
 
 DATA_ERRORS: tuple[type[Exception], ...] = (OSError, ValueError, RuntimeError)
 
@@ -98,8 +98,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     from canvas_pipeline.data.io import atomic_write_text
     from canvas_pipeline.guardrails import load_bundle, run_guardrails, summary
     from canvas_pipeline.guardrails.bench import run_bench_checks
-    from canvas_pipeline.guardrails.registry import check_config
     from canvas_pipeline.tools.registry import load_registry
+    from canvas_pipeline.training.guardrail_config import check_config
     from canvas_pipeline.training.tokenizer import profile_tokenizer_dir
 
     allowances = _shrinkage_allowances(args.allow_shrinkage)
@@ -121,7 +121,13 @@ def cmd_check(args: argparse.Namespace) -> int:
         from canvas_pipeline.training.tokenizer import load_tokenizer
 
         load_tokenizer(tokenizer_dir)  # a corrupt folder is exit 2 with its path and the reason
-    config = check_config(args.profile, tokenizer_dir, allowances, mini_train_data=None if args.no_g9 else data_dir)
+    config = check_config(
+        args.profile,
+        tokenizer_dir,
+        allowances,
+        mini_train_data=None if args.no_g9 else data_dir,
+        cli_parser=build_parser,
+    )
     from canvas_pipeline.release.gate import check_binding, check_report_path
 
     binding = check_binding(data_dir, args.profile)  # the data as it is judged: the release ties the report to it
@@ -160,11 +166,11 @@ def cmd_base(args: argparse.Namespace) -> int:
     on the bench (G3 >= 20%); exits 1 when G3 fails."""
     import json
 
+    from canvas_pipeline.data.layout import base_model_dir
     from canvas_pipeline.evaluation.bench import run_base_bench
     from canvas_pipeline.guardrails.checks import g3_base_bench
     from canvas_pipeline.training.base_model import build_base_model
     from canvas_pipeline.training.profiles import get_profile
-    from canvas_pipeline.training.run import base_model_dir
     from canvas_pipeline.training.tokenizer import profile_tokenizer_dir
 
     out, profile = Path(args.data_dir), get_profile(args.profile)
@@ -213,8 +219,9 @@ def cmd_on_policy(args: argparse.Namespace) -> int:
     G12, G13 and G14 judge the result. Exits 1 when a guardrail fails or does not run, or
     when there is no `sft` checkpoint."""
     from canvas_pipeline.evaluation.on_policy import OnPolicyConfig, write_on_policy_stage
-    from canvas_pipeline.guardrails.registry import check_config, run_on_policy_guardrails
+    from canvas_pipeline.guardrails.registry import run_on_policy_guardrails
     from canvas_pipeline.training.gates import GateError
+    from canvas_pipeline.training.guardrail_config import check_config
     from canvas_pipeline.training.tokenizer import profile_tokenizer_dir
 
     out = Path(args.data_dir)
@@ -284,11 +291,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
     exits 1 when a requested checkpoint is missing or no checkpoint clears the tool floor.
     With --items FILE.jsonl it scores your own requests instead (see --items) and touches
     neither the bench records nor the selection or the report."""
+    from canvas_pipeline.data.layout import MANIFEST, checkpoint_dir
     from canvas_pipeline.evaluation.bench import run_method_bench
     from canvas_pipeline.evaluation.report import write_report
     from canvas_pipeline.evaluation.results import collect_records, decide_selection
     from canvas_pipeline.training.methods import METHOD_NAMES
-    from canvas_pipeline.training.run import MANIFEST, checkpoint_dir
 
     if args.items:
         return cmd_bench_items(args)
@@ -321,9 +328,6 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0 if selection["selected"] else 1
 
 
-BASE_METHOD = "base"  # evaluation.bench.BASE, spelled here so the parser imports no harness
-
-
 def cmd_bench_items(args: argparse.Namespace) -> int:
     """`bench --items FILE.jsonl`: score checkpoints (all that exist, or the --method ones;
     `base` is the base model) on a user's own requests, one JSON object a line (format in
@@ -331,9 +335,9 @@ def cmd_bench_items(args: argparse.Namespace) -> int:
     skipped; each method's record goes to DATA_DIR/eval/PROFILE/external/STEM/METHOD.json.
     The bench records, selection and report are left alone. Exits 2 when no line is a valid
     item, 1 when a requested checkpoint is missing."""
+    from canvas_pipeline.data.layout import MANIFEST, base_model_dir, checkpoint_dir
     from canvas_pipeline.evaluation.external import attach_contexts, read_items
     from canvas_pipeline.training.methods import METHOD_NAMES
-    from canvas_pipeline.training.run import MANIFEST, base_model_dir, checkpoint_dir
 
     if args.bench_items is not None or args.selection_items is not None:
         print("canvas-train bench: --bench-items/--selection-items do not apply to --items", file=sys.stderr)
@@ -437,147 +441,24 @@ def _cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "canvas_pipeline"
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="canvas-train",
-        description="Build, guard, train and evaluate the canvas_pipeline Gemma-4 tool-calling model.",
-    )
-    parser.add_argument("--version", action="version", version=f"canvas-train {__version__}")
-    parser.add_argument("--check", action="store_true", help="same as the `check` command: run G1-G14")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    data = sub.add_parser("data", help="build the raw, scrubbed and phase 1-4 datasets", description=cmd_data.__doc__)
-    data.add_argument("--raw-dir", help="folder of Canvas exports (.jsonl/.json); omit for the generated demo term")
-    data.add_argument("--out", required=True, help="output folder")
-    data.add_argument(
-        "--seed", type=int, default=0, help="seed for the demo term, the split and generation (default 0)"
-    )
-    data.add_argument(
-        "--scrubber", choices=("rule", "piiranha"), default="rule", help="PII detector (default: rule, offline)"
-    )
-    data.add_argument("--piiranha-model", default=None, help="model id or local path for --scrubber piiranha")
-    data.add_argument("--train-size", type=int, default=3000, help="phase-1 train trajectories (default 3000)")
-    data.add_argument("--test-size", type=int, default=400, help="phase-1 test trajectories (default 400)")
-    data.add_argument("--bench-size", type=int, default=1200, help="benchmark items (default 1200)")
-    data.add_argument("--profile", default="tiny", help="model profile whose tokenizer to build (default tiny)")
-    data.add_argument("--no-tokenizer", action="store_true", help="skip building the profile tokenizer")
-    data.set_defaults(func=cmd_data)
-
-    check = sub.add_parser("check", help="run guardrails G1-G14 on a data folder", description=cmd_check.__doc__)
-    check.add_argument("--data-dir", required=True, help="folder in the layout `canvas-train data` writes")
-    check.add_argument(
-        "--allow-shrinkage",
-        action="append",
-        default=[],
-        metavar="STAGE=REASON",
-        help="let STAGE (raw, curated, phase1, ...) keep under 70%% of its rows, for the reason given (G6)",
-    )
-    check.add_argument("--profile", default="tiny", help="profile whose tokenizer and max_length G11 uses")
-    check.add_argument("--tokenizer", help="tokenizer folder (default: DATA_DIR/models/PROFILE/tokenizer, else built)")
-    check.add_argument("--json", help="where to write the JSON report (default DATA_DIR/guardrails.json)")
-    check.add_argument(
-        "--no-g9", action="store_true", help="skip G9's nine trainer mini-trains (minutes on CPU); G9 reports NOT RUN"
-    )
-    check.add_argument(
-        "--waive",
-        action="append",
-        default=[],
-        metavar="ID=REASON",
-        help="accept guardrail ID being NOT RUN, for the reason given (recorded in the report); without it a "
-        "guardrail that did not run makes the exit code 3",
-    )
-    check.set_defaults(func=cmd_check)
-
-    from canvas_pipeline.training.methods import METHOD_NAMES
-
-    base = sub.add_parser(
-        "base", help="build the base model and score it on the bench (G3)", description=cmd_base.__doc__
-    )
-    base.add_argument("--data-dir", required=True, help="folder `canvas-train data` wrote")
-    base.add_argument("--profile", default="tiny", help="model profile (default tiny)")
-    base.add_argument("--seed", type=int, default=0, help="seed for the bench subset (default 0)")
-    base.set_defaults(func=cmd_base)
-
-    train = sub.add_parser("train", help="train one of the 9 methods", description=cmd_train.__doc__)
-    train.add_argument("--method", required=True, choices=METHOD_NAMES, help="training method")
-    train.add_argument("--data-dir", required=True, help="folder with the datasets and the base model")
-    train.add_argument("--profile", default="tiny", help="model profile (default tiny)")
-    train.add_argument("--seed", type=int, default=0, help="seed for subsets and training (default 0)")
-    train.add_argument("--max-steps", type=int, help="optimizer steps (default: the profile's budget for the method)")
-    train.add_argument(
-        "--skip-g3",
-        action="store_true",
-        help="train even if the base model's bench record is missing or below G3 (recorded as skipped)",
-    )
-    train.set_defaults(func=cmd_train)
-
-    on_policy = sub.add_parser(
-        "on-policy",
-        help="the sft checkpoint's judged answers, mixed with phases 2 and 3",
-        description=cmd_on_policy.__doc__,
-    )
-    on_policy.add_argument("--data-dir", required=True, help="folder with the datasets and the sft checkpoint")
-    on_policy.add_argument("--profile", default="tiny", help="model profile (default tiny)")
-    on_policy.add_argument("--seed", type=int, default=0, help="seed for the decision points and sampling (default 0)")
-    on_policy.add_argument("--points", type=int, help="decision points answered (default: the pipeline's)")
-    on_policy.add_argument("--samples", type=int, help="sampled answers per point besides the greedy one")
-    on_policy.add_argument("--share", type=float, help="on-policy share of the mixed train rows")
-    on_policy.set_defaults(func=cmd_on_policy)
-
-    bench = sub.add_parser(
-        "bench", help="bench checkpoints, select the production one, write the report", description=cmd_bench.__doc__
-    )
-    bench.add_argument(
-        "--method",
-        action="append",
-        choices=(*METHOD_NAMES, BASE_METHOD),
-        help="method to bench (repeatable; default: all with a checkpoint); `base` (the base model) only with --items",
-    )
-    bench.add_argument(
-        "--items",
-        metavar="FILE.jsonl",
-        help="score your own requests instead of the bench (one JSON object a line: messages, expected_tools, "
-        "optional expected_args, context); writes eval/PROFILE/external/STEM/METHOD.json, not the selection/report",
-    )
-    bench.add_argument("--data-dir", required=True, help="folder with the datasets and the checkpoints")
-    bench.add_argument("--profile", default="tiny", help="model profile (default tiny)")
-    bench.add_argument("--seed", type=int, default=0, help="seed for the item subsets (default 0)")
-    bench.add_argument("--bench-items", type=int, help="bench items per checkpoint (default: the profile's budget)")
-    bench.add_argument("--selection-items", type=int, help="eval-split items per checkpoint (default: the profile's)")
-    bench.set_defaults(func=cmd_bench)
-
-    release = sub.add_parser("release", help="release the selected checkpoint", description=cmd_release.__doc__)
-    release.add_argument(
-        "--data-dir", required=True, help="folder with the checkpoints and eval/PROFILE/selection.json"
-    )
-    release.add_argument("--profile", default="tiny", help="model profile (default tiny)")
-    release.add_argument("--publish", action="store_true", help="upload to the Hub (needs --repo-id and HF_TOKEN)")
-    release.add_argument("--repo-id", help="Hub repository, e.g. my-org/canvas-gemma4")
-    release.add_argument("--public", action="store_true", help="make the Hub repositories public (default private)")
-    release.add_argument(
-        "--datasets",
-        action="store_true",
-        help="also publish phases 1-4 to the dataset repos REPO_ID-phase1..4 (needs --repo-id and HF_TOKEN)",
-    )
-    release.set_defaults(func=cmd_release)
-
-    for name in ("pipeline", "run"):
-        pipeline = sub.add_parser(
-            name,
-            help="run everything through Dagster: data, base, 9 methods, bench, selection, report, release"
-            + (" (same as `pipeline`)" if name == "run" else ""),
-            description=cmd_pipeline.__doc__,
-        )
-        pipeline.add_argument("--methods", nargs="*", choices=METHOD_NAMES, help="methods to train (default: all 9)")
-        pipeline.set_defaults(func=cmd_pipeline)
-    return parser
+HANDLERS = {
+    "data": cmd_data,
+    "check": cmd_check,
+    "base": cmd_base,
+    "train": cmd_train,
+    "on-policy": cmd_on_policy,
+    "bench": cmd_bench,
+    "release": cmd_release,
+    "pipeline": cmd_pipeline,
+    "run": cmd_pipeline,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["--check"]:  # `canvas-train --check ...` is `canvas-train check ...`
         argv[0] = "check"
-    args = build_parser().parse_args(argv)
+    args = build_parser(HANDLERS).parse_args(argv)
     try:
         return int(args.func(args))
     except DATA_ERRORS as exc:

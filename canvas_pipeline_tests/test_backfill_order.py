@@ -69,16 +69,16 @@ def stub_domain(monkeypatch: pytest.MonkeyPatch, out_dir: Path) -> Recorder:
     import canvas_pipeline.defs.assets_on_policy as assets_on_policy
     import canvas_pipeline.evaluation.on_policy as on_policy
     import canvas_pipeline.training.run as run
+    from canvas_pipeline.data.layout import DRY_RUN_RECORD, MANIFEST, checkpoint_dir, run_dir
     from canvas_pipeline.guardrails.registry import ON_POLICY_GUARDRAILS
     from canvas_pipeline.guardrails.result import GuardrailResult
-    from canvas_pipeline.training.lineage import MANIFEST
 
     recorder = Recorder()
     monkeypatch.setenv("CANVAS_OUT_DIR", str(out_dir))
     monkeypatch.setenv("CANVAS_PROFILE", "tiny")
 
     def sft_on_disk(out: Path, profile: str) -> bool:
-        return (run.checkpoint_dir(out, profile, REFERENCE_METHOD) / MANIFEST).is_file()
+        return (checkpoint_dir(out, profile, REFERENCE_METHOD) / MANIFEST).is_file()
 
     def fake_train_method(
         method_name: str, data_dir: Path, out: Path, profile_name: str = "tiny", *args: Any, **kwargs: Any
@@ -86,10 +86,10 @@ def stub_domain(monkeypatch: pytest.MonkeyPatch, out_dir: Path) -> Recorder:
         recorder.record(method_name)
         if method_name != REFERENCE_METHOD and not sft_on_disk(out, profile_name):
             raise FileNotFoundError(f"{method_name} starts from sft, which is not trained under {out}")
-        ckpt = run.checkpoint_dir(out, profile_name, method_name)
+        ckpt = checkpoint_dir(out, profile_name, method_name)
         ckpt.mkdir(parents=True, exist_ok=True)
         (ckpt / MANIFEST).write_text(json.dumps({"method": method_name}))
-        record = run.run_dir(out, profile_name, method_name) / run.DRY_RUN_RECORD
+        record = run_dir(out, profile_name, method_name) / DRY_RUN_RECORD
         record.parent.mkdir(parents=True, exist_ok=True)
         record.write_text(json.dumps({"grad_norm": 0.5, "passed": True, "reason": ""}))
         g5 = GuardrailResult("G5", "one-step dry run per method", True, {method_name: 0.5}, "grad_norm < 1.0")

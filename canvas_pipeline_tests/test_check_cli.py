@@ -149,7 +149,7 @@ def test_a_truncated_model_safetensors_is_exit_2_naming_the_folder(
     """`check` itself reads no model folder (G3 and G5 read records, G9 saves its own start
     model), so the base model is loaded the shortest way the CLI has: `bench --items --method
     base`. A model.safetensors cut in half is exit 2 naming the folder and the reason."""
-    from canvas_pipeline.training.run import base_model_dir
+    from canvas_pipeline.data.layout import base_model_dir
     from canvas_pipeline.training.tokenizer import load_tokenizer
     from canvas_pipeline_tests.test_release import link_data, save_model
 

@@ -17,9 +17,9 @@ import pytest
 
 from canvas_pipeline import cli
 from canvas_pipeline.data.io import read_jsonl
+from canvas_pipeline.data.layout import bench_record_path, eval_dir
 from canvas_pipeline.evaluation import metrics
 from canvas_pipeline.evaluation.backends import BackendFactory
-from canvas_pipeline.evaluation.bench import bench_record_path, eval_dir
 from canvas_pipeline.evaluation.external import (
     attach_contexts,
     default_context,

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from canvas_pipeline.cli_args import build_parser
 from canvas_pipeline.guardrails.g10_container import (
     DockerfileError,
     EngineSettings,
@@ -59,7 +60,7 @@ def dockerfile_stage(tmp_path: Path, text: str):
 
 
 def test_real_docker_files_pass_layer_a() -> None:
-    a = layer_a(REPO_ROOT)
+    a = layer_a(REPO_ROOT, build_parser)
     assert a.passed, a.problems
     assert a.execution is not None
     assert list(a.execution.argv) == ["canvas-train", "--help"]
@@ -86,7 +87,7 @@ def test_real_compose_commands_are_lists_for_exec_entrypoints() -> None:
 
 def test_g10_real_result_in_the_registry_with_the_engine_layer_off(tmp_path: Path) -> None:
     assert [g.id for g in GUARDRAILS].index("G10") == 9
-    config = CheckConfig(project_root=REPO_ROOT, g10_engine="off")
+    config = CheckConfig(project_root=REPO_ROOT, g10_engine="off", cli_parser=build_parser)
     (result,) = run_guardrails(Bundle(tmp_path, {}, {}), config, ("G10",))
     assert result.passed is None and result.status == "NOT RUN"  # no build: no verdict, never PASS
     assert result.value["argv"] == ["canvas-train", "--help"]
@@ -95,6 +96,11 @@ def test_g10_real_result_in_the_registry_with_the_engine_layer_off(tmp_path: Pat
     assert "engine layer (b) not run" in result.reason and "CheckConfig.g10_engine: off" in result.reason
     assert any("engine layer (b) not run" in d for d in result.details)
     assert by_id("G10").run(Bundle(tmp_path, {}, {}), config).passed is None
+
+
+def test_g10_without_the_cli_parser_is_not_run_naming_it(tmp_path: Path) -> None:
+    (result,) = run_guardrails(Bundle(tmp_path, {}, {}), CheckConfig(project_root=REPO_ROOT), ("G10",))
+    assert result.status == "NOT RUN" and "no canvas-train parser given" in result.reason
 
 
 def test_g10_runs_in_canvas_train_check(tmp_path: Path) -> None:
@@ -121,7 +127,7 @@ def test_g10_runs_in_canvas_train_check(tmp_path: Path) -> None:
 
 
 def test_no_docker_folder_is_not_run_never_pass(tmp_path: Path) -> None:
-    result = g10_containers(tmp_path, OFF)
+    result = g10_containers(tmp_path, OFF, build_parser)
     assert result.passed is None and "no docker/Dockerfile" in result.reason
 
 
@@ -131,7 +137,7 @@ def test_no_docker_folder_is_not_run_never_pass(tmp_path: Path) -> None:
 def test_compose_sh_c_behind_the_entrypoint_fails_naming_file_and_service(tmp_path: Path) -> None:
     """The v7-broken collision: ENTRYPOINT ["canvas-train"] + command: sh -c "..."."""
     compose = GOOD_COMPOSE.replace('command: ["pipeline"]', 'command: sh -c "canvas-train pipeline"')
-    result = g10_containers(project(tmp_path, compose=compose), OFF)
+    result = g10_containers(project(tmp_path, compose=compose), OFF, build_parser)
     assert result.passed is False
     text = "\n".join(result.details)
     assert "docker/compose.yaml service train" in text
@@ -145,7 +151,7 @@ def test_compose_sh_c_behind_the_entrypoint_fails_naming_file_and_service(tmp_pa
 
 def test_shell_form_entrypoint_with_sh_c_command_fails(tmp_path: Path) -> None:
     dockerfile = 'FROM python:3.12-slim\nENTRYPOINT canvas-train\nCMD ["sh", "-c", "canvas-train pipeline"]\n'
-    result = g10_containers(project(tmp_path, dockerfile, compose=None), OFF)
+    result = g10_containers(project(tmp_path, dockerfile, compose=None), OFF, build_parser)
     assert result.passed is False
     text = "\n".join(result.details)
     assert "docker/Dockerfile (image default): shell-form ENTRYPOINT canvas-train" in text
@@ -157,14 +163,14 @@ def test_shell_form_entrypoint_with_sh_c_command_fails(tmp_path: Path) -> None:
 
 def test_shell_form_cmd_behind_an_exec_entrypoint_fails(tmp_path: Path) -> None:
     dockerfile = 'FROM python:3.12-slim\nENTRYPOINT ["canvas-train"]\nCMD canvas-train --help\n'
-    result = g10_containers(project(tmp_path, dockerfile, compose=None), OFF)
+    result = g10_containers(project(tmp_path, dockerfile, compose=None), OFF, build_parser)
     assert result.passed is False
     assert any("`/bin/sh -c ...` behind ENTRYPOINT" in d and "docker/Dockerfile" in d for d in result.details)
 
 
 def test_an_argv_that_exits_non_zero_fails(tmp_path: Path) -> None:
     dockerfile = 'FROM python:3.12-slim\nENTRYPOINT ["canvas-train"]\nCMD ["--no-such-flag"]\n'
-    result = g10_containers(project(tmp_path, dockerfile, compose=None), OFF)
+    result = g10_containers(project(tmp_path, dockerfile, compose=None), OFF, build_parser)
     assert result.passed is False
     assert result.value["argv"] == ["canvas-train", "--no-such-flag"] and result.value["exit_code"] == 2
     text = "\n".join(result.details)
@@ -175,7 +181,7 @@ def test_an_argv_that_exits_non_zero_fails(tmp_path: Path) -> None:
 def test_an_argv_the_parser_accepts_but_that_exits_non_zero_fails(tmp_path: Path) -> None:
     missing = tmp_path / "no-such-data"
     dockerfile = f'FROM python:3.12-slim\nENTRYPOINT ["canvas-train"]\nCMD ["check", "--data-dir", "{missing}"]\n'
-    result = g10_containers(project(tmp_path, dockerfile, compose=None), OFF)
+    result = g10_containers(project(tmp_path, dockerfile, compose=None), OFF, build_parser)
     assert result.passed is False and result.value["exit_code"] == 2
     (problem,) = result.details
     assert problem.startswith("docker/Dockerfile: the training image's argv canvas-train check --data-dir")
@@ -184,7 +190,7 @@ def test_an_argv_the_parser_accepts_but_that_exits_non_zero_fails(tmp_path: Path
 
 def test_a_command_list_the_cli_rejects_fails_without_running_it(tmp_path: Path) -> None:
     compose = GOOD_COMPOSE.replace('["pipeline"]', '["pipline"]')
-    result = g10_containers(project(tmp_path, compose=compose), OFF)
+    result = g10_containers(project(tmp_path, compose=compose), OFF, build_parser)
     assert result.passed is False
     (problem,) = [d for d in result.details if "service train" in d]
     assert "canvas-train pipline is rejected by canvas-train's parser: " in problem
@@ -192,14 +198,16 @@ def test_a_command_list_the_cli_rejects_fails_without_running_it(tmp_path: Path)
 
 
 def test_a_training_image_that_is_not_canvas_train_fails(tmp_path: Path) -> None:
-    result = g10_containers(project(tmp_path, 'FROM python:3.12-slim\nCMD ["python3", "--version"]\n', None), OFF)
+    result = g10_containers(
+        project(tmp_path, 'FROM python:3.12-slim\nCMD ["python3", "--version"]\n', None), OFF, build_parser
+    )
     assert result.passed is False
     assert any("not canvas-train" in d for d in result.details)
 
 
 def test_compose_building_a_missing_dockerfile_fails(tmp_path: Path) -> None:
     compose = GOOD_COMPOSE + "  worker:\n    build: {context: .., dockerfile: docker/Dockerfile.gone}\n"
-    result = g10_containers(project(tmp_path, compose=compose), OFF)
+    result = g10_containers(project(tmp_path, compose=compose), OFF, build_parser)
     assert result.passed is False
     assert any("service worker: builds docker/Dockerfile.gone, which does not exist" in d for d in result.details)
 
@@ -304,7 +312,7 @@ def test_compose_scalars_become_strings_and_a_broken_string_is_a_problem(tmp_pat
     (train,) = compose_services(root, root / "docker" / "compose.yaml")
     assert train.problems and "cannot be split into arguments" in train.problems[0]
     (root / "docker" / "compose.yaml").write_text(GOOD_COMPOSE.replace('["pipeline"]', "{a: 1}"))
-    result = g10_containers(root, OFF)
+    result = g10_containers(root, OFF, build_parser)
     assert result.passed is False
     assert any("service train: command must be a list of strings or a string" in d for d in result.details)
 
@@ -350,7 +358,7 @@ def test_dockerfile_constructs_only_dockers_parser_reads_right(tmp_path: Path) -
     assert stage.entrypoint.argv == ("canvas-train", "--help") and stage.entrypoint.line == 19
     assert stage.cmd is None  # nothing in the heredoc bodies is an instruction
     # the same file through G10: layer (a) passes (the old reader lost the ENTRYPOINT in a heredoc)
-    result = g10_containers(project(tmp_path, TRICKY_DOCKERFILE, compose=None), OFF)
+    result = g10_containers(project(tmp_path, TRICKY_DOCKERFILE, compose=None), OFF, build_parser)
     assert result.extra["layer_a"]["passed"] is True, result.details
     assert result.value["argv"] == ["canvas-train", "--help"] and result.value["exit_code"] == 0
 
@@ -374,7 +382,9 @@ def test_json_form_as_docker_reads_it(tmp_path: Path) -> None:
 
 def test_a_dockerfile_docker_refuses_fails_g10_naming_the_file(tmp_path: Path) -> None:
     # an array with a non-string is no shell form for Docker: the build fails, so does G10
-    result = g10_containers(project(tmp_path, 'FROM x\nENTRYPOINT ["canvas-train", 1]\n', compose=None), OFF)
+    result = g10_containers(
+        project(tmp_path, 'FROM x\nENTRYPOINT ["canvas-train", 1]\n', compose=None), OFF, build_parser
+    )
     assert result.passed is False
     assert any("docker/Dockerfile: " in d and "arrays must be comprised of strings only" in d for d in result.details)
     with pytest.raises(DockerfileError, match="before the first FROM"):
@@ -397,7 +407,7 @@ def test_the_real_dockerfile_stages_and_default_target() -> None:
 def test_engine_unreachable_auto_is_not_run_after_layer_a_and_says_so(tmp_path: Path) -> None:
     """Layer (a) passed, but nothing was built: NOT RUN with the reason, never PASS."""
     settings = EngineSettings(mode="auto", docker="canvas-no-such-docker")
-    result = g10_containers(project(tmp_path), settings)
+    result = g10_containers(project(tmp_path), settings, build_parser)
     assert result.passed is None and result.status == "NOT RUN"
     assert result.extra["layer_a"]["passed"] is True
     assert result.value["engine"] == "not run"
@@ -406,7 +416,7 @@ def test_engine_unreachable_auto_is_not_run_after_layer_a_and_says_so(tmp_path: 
 
 def test_engine_required_but_unreachable_fails(tmp_path: Path) -> None:
     settings = EngineSettings(mode="on", docker="canvas-no-such-docker", mode_source="test")
-    result = g10_containers(project(tmp_path), settings)
+    result = g10_containers(project(tmp_path), settings, build_parser)
     assert result.passed is False
     assert any("engine layer required (test: on)" in d for d in result.details)
 
@@ -437,7 +447,7 @@ def _engine_or_skip() -> EngineSettings:
 @pytest.mark.slow
 def test_layer_b_builds_and_runs_the_training_image() -> None:
     settings = _engine_or_skip()
-    result = g10_containers(REPO_ROOT, settings)
+    result = g10_containers(REPO_ROOT, settings, build_parser)
     b = result.extra["layer_b"]
     assert result.passed is True, result.details
     assert b["ran"] is True and b["build"]["exit_code"] == 0 and b["run"]["exit_code"] == 0

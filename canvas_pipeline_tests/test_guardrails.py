@@ -10,11 +10,13 @@ from typing import Any
 
 import pytest
 
+from canvas_pipeline.cli_args import build_parser
 from canvas_pipeline.guardrails import DataDirError, GuardrailResult, load_bundle, run_guardrails
 from canvas_pipeline.guardrails.checks import validate_min_rows
-from canvas_pipeline.guardrails.registry import GUARDRAILS, CheckConfig, check_config
+from canvas_pipeline.guardrails.registry import GUARDRAILS, CheckConfig
 from canvas_pipeline.tools.chat_format import response_content, system_prompt
 from canvas_pipeline.tools.codec import ToolCall
+from canvas_pipeline.training.guardrail_config import check_config
 from canvas_pipeline_tests.planting import planted, read_rows, shrink_raw_report, write_rows
 
 LATER = {"G3", "G5", "G9"}
@@ -23,7 +25,7 @@ Rows = list[dict[str, Any]]
 
 @pytest.fixture(scope="session")
 def check_cfg(tiny_tokenizer_dir: Path) -> CheckConfig:
-    return check_config("tiny", tiny_tokenizer_dir)
+    return check_config("tiny", tiny_tokenizer_dir, cli_parser=build_parser)
 
 
 def results_for(folder: Path, config: CheckConfig) -> dict[str, GuardrailResult]:

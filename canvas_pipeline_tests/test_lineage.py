@@ -15,15 +15,14 @@ from pathlib import Path
 
 import pytest
 
+from canvas_pipeline.data.layout import MANIFEST, base_model_dir, bench_record_path, checkpoint_dir
 from canvas_pipeline.data.lineage import folder_fingerprint, stage_fingerprint
-from canvas_pipeline.evaluation.bench import bench_record_path, run_method_bench
+from canvas_pipeline.evaluation.bench import run_method_bench
 from canvas_pipeline.evaluation.freshness import bench_lineage, record_staleness, stale_records, weights_match
-from canvas_pipeline.guardrails.registry import stage_refusals
 from canvas_pipeline.guardrails.verdicts import read_verdicts, verdict_path
-from canvas_pipeline.training.gates import GateError, data_gate, on_policy_staleness
-from canvas_pipeline.training.lineage import MANIFEST, SUPERSEDED, mark_superseded, weights_fingerprint
+from canvas_pipeline.training.gates import GateError, data_gate, on_policy_staleness, stage_refusals
+from canvas_pipeline.training.lineage import SUPERSEDED, mark_superseded, weights_fingerprint
 from canvas_pipeline.training.methods import get_method
-from canvas_pipeline.training.run import base_model_dir, checkpoint_dir
 from canvas_pipeline.training.tokenizer import profile_tokenizer_dir
 
 BIN = Path(sys.executable).parent

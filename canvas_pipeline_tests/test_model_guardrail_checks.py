@@ -93,7 +93,7 @@ def _meta(evaluation: dg.AssetCheckEvaluation) -> dict[str, Any]:
 
 
 def _record(out: Path, method: str, grad_norm: float, *, checkpoint: bool = True) -> None:
-    from canvas_pipeline.training.run import DRY_RUN_RECORD, MANIFEST, checkpoint_dir, models_dir
+    from canvas_pipeline.data.layout import DRY_RUN_RECORD, MANIFEST, checkpoint_dir, models_dir
 
     runs = models_dir(out, "tiny") / "runs" / method
     runs.mkdir(parents=True, exist_ok=True)
@@ -119,7 +119,7 @@ def test_g5_judges_the_partitions_own_dry_run(tmp_path: Path) -> None:
 
 
 def test_g5_fails_a_checkpoint_with_no_dry_run_record(tmp_path: Path) -> None:
-    from canvas_pipeline.training.run import MANIFEST, checkpoint_dir
+    from canvas_pipeline.data.layout import MANIFEST, checkpoint_dir
 
     folder = checkpoint_dir(tmp_path, "tiny", "sft")
     folder.mkdir(parents=True)

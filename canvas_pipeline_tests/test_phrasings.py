@@ -15,10 +15,7 @@ from typing import Any
 
 import pytest
 
-from canvas_pipeline.data.phase1 import intents as intents_module
-from canvas_pipeline.data.phase1.intents import INTENTS, OFF_TOPIC_ANSWERS, TRAIN_OFF_TOPIC
-from canvas_pipeline.data.phase4.accepted import VAGUE_HORIZONS, explicit_horizons, normalise_request
-from canvas_pipeline.data.phase4.phrasings import (
+from canvas_pipeline.data.held_out_phrasings import (
     HELD_OUT_OFF_TOPIC,
     OPENERS,
     PHRASINGS,
@@ -27,6 +24,9 @@ from canvas_pipeline.data.phase4.phrasings import (
     phrasing_table,
     template_slots,
 )
+from canvas_pipeline.data.phase1 import intents as intents_module
+from canvas_pipeline.data.phase1.intents import INTENTS, OFF_TOPIC_ANSWERS, TRAIN_OFF_TOPIC
+from canvas_pipeline.data.phase4.accepted import VAGUE_HORIZONS, explicit_horizons, normalise_request
 from canvas_pipeline.data.student_view import Course
 from canvas_pipeline.training.warmup import FRAMES, TOPICS
 

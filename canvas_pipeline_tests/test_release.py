@@ -26,6 +26,7 @@ import torch
 from huggingface_hub import ModelCard
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from canvas_pipeline.data.layout import base_model_dir, checkpoint_dir
 from canvas_pipeline.defs.assets_release import RELEASE_ASSETS, RELEASE_KEY
 from canvas_pipeline.defs.resources import DataSettings, ModelSettings
 from canvas_pipeline.guardrails.registry import GUARDRAILS
@@ -43,8 +44,8 @@ from canvas_pipeline.release.gate import (
     lineage_g3,
     lineage_g5,
 )
+from canvas_pipeline.training.checkpoints import load_checkpoint
 from canvas_pipeline.training.model import LORA_TARGET_MODULES, random_model, tiny_text_config
-from canvas_pipeline.training.run import base_model_dir, checkpoint_dir, load_checkpoint
 from canvas_pipeline.training.tokenizer import load_tokenizer, profile_tokenizer_dir
 
 FAKE_TOKEN = "hf_FAKEcanvasRELEASEtoken0123456789abcdef"

@@ -15,10 +15,10 @@ import pytest
 
 from canvas_pipeline.guardrails import load_bundle, run_guardrails
 from canvas_pipeline.guardrails.checks import g9_mini_trains
-from canvas_pipeline.guardrails.registry import check_config
 from canvas_pipeline.training import mini_train as mini
 from canvas_pipeline.training.data_prep import load_method_data
 from canvas_pipeline.training.factory import EvalDatasetError, build_trainer
+from canvas_pipeline.training.guardrail_config import check_config
 from canvas_pipeline.training.methods import METHOD_NAMES, METHODS
 from canvas_pipeline.training.mini_train import (
     ALPHA,

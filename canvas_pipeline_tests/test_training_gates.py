@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from canvas_pipeline.data.layout import DRY_RUN_RECORD, run_dir
 from canvas_pipeline.guardrails import load_bundle, run_guardrails
-from canvas_pipeline.guardrails.registry import check_config
-from canvas_pipeline.training.run import DRY_RUN_RECORD, run_dir
+from canvas_pipeline.training.guardrail_config import check_config
 
 
 @pytest.fixture

@@ -24,21 +24,20 @@ from pathlib import Path
 
 import pytest
 
-from canvas_pipeline.data.stages import on_policy_dir
-from canvas_pipeline.evaluation.bench import bench_record_path
+from canvas_pipeline.data.layout import (
+    DRY_RUN_RECORD,
+    base_model_dir,
+    bench_record_path,
+    checkpoint_dir,
+    on_policy_dir,
+    run_dir,
+)
 from canvas_pipeline.evaluation.report import report_dir
 from canvas_pipeline.evaluation.results import selection_path
 from canvas_pipeline.training.base_model import build_base_model
+from canvas_pipeline.training.checkpoints import last_complete_checkpoint, read_manifest
 from canvas_pipeline.training.methods import METHOD_NAMES
 from canvas_pipeline.training.profiles import get_profile
-from canvas_pipeline.training.run import (
-    DRY_RUN_RECORD,
-    base_model_dir,
-    checkpoint_dir,
-    last_complete_checkpoint,
-    read_manifest,
-    run_dir,
-)
 from canvas_pipeline.training.tokenizer import profile_tokenizer_dir
 from canvas_pipeline_tests.test_dagster_runs import REPO_ROOT, dagster_env
 
@@ -318,7 +317,8 @@ def test_sft_keeps_its_intermediate_steps_as_selection_candidates_and_the_bench_
     from canvas_pipeline.release.export import ExportRecord
     from canvas_pipeline.release.run import _lineage_of
     from canvas_pipeline.training import profiles
-    from canvas_pipeline.training.run import step_candidates, step_dir, train_method
+    from canvas_pipeline.training.checkpoints import step_candidates, step_dir
+    from canvas_pipeline.training.run import train_method
 
     out = tmp_path / "out"
     out.mkdir()

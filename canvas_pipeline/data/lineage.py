@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from functools import cache, lru_cache
 from pathlib import Path
 
-from canvas_pipeline.data.stages import ON_POLICY, on_policy_dir, stage_dir
+from canvas_pipeline.data.layout import ON_POLICY, on_policy_dir, stage_dir
 
 SHOWN = 12  # hex digits a message shows; comparisons use the whole digest
 

@@ -29,6 +29,7 @@ from canvas_pipeline.data.backend import PriorityPair
 from canvas_pipeline.data.demo_term import DemoTermConfig, write_demo_term
 from canvas_pipeline.data.ingest import ingest_raw_dir
 from canvas_pipeline.data.io import atomic_write_text, read_jsonl, write_jsonl, write_parquet
+from canvas_pipeline.data.layout import stage_dir
 from canvas_pipeline.data.phase1.build import Phase1Config, Quotas, assign_course_splits, build_phase1, pairs_by_split
 from canvas_pipeline.data.phase1.pair_split import STAGE as PAIR_STAGE
 from canvas_pipeline.data.phase2.build import Phase2Config, build_phase2
@@ -40,27 +41,12 @@ from canvas_pipeline.data.stage import Quarantine, StageReport
 from canvas_pipeline.data.student_view import StudentView, views_from_items
 
 RAW, CURATED, PHASE1, PHASE2, PHASE3, PHASE4 = "raw", "curated", "phase1", "phase2", "phase3", "phase4"
-# The on-policy stage: what the `sft` checkpoint answers at the train split's decision points,
-# judged and mixed with phases 2 and 3 (`evaluation.on_policy`). Its folder mirrors the data
-# folder's layout (`phase2/dpo_pairs.jsonl`, `phase3/kto_feedback.jsonl`), so the guardrails
-# and the trainers read it as they read the phase files.
-ON_POLICY = "on_policy"
-ON_POLICY_MUTATION = "on_policy"  # the `mutation` of a row made from the checkpoint's own answer
 DATASET_FILE = {
     PHASE1: "sft_trajectories.jsonl",
     PHASE2: "dpo_pairs.jsonl",
     PHASE3: "kto_feedback.jsonl",
     PHASE4: "benchmark.jsonl",
 }
-
-
-def stage_dir(out_dir: Path, stage: str) -> Path:
-    return Path(out_dir) / stage
-
-
-def on_policy_dir(out_dir: Path, profile: str) -> Path:
-    """The on-policy stage's folder for a profile's `sft` checkpoint."""
-    return Path(out_dir) / ON_POLICY / profile
 
 
 def _save_common(

@@ -44,7 +44,8 @@ def _float_or_none(summary: dict[str, Any], key: str) -> dict[str, Any]:
 def _bench(
     context: dg.AssetExecutionContext, method: str, data: DataSettings, model: ModelSettings
 ) -> dg.MaterializeResult:
-    from canvas_pipeline.evaluation.bench import bench_record_path, run_method_bench
+    from canvas_pipeline.data.layout import bench_record_path
+    from canvas_pipeline.evaluation.bench import run_method_bench
 
     try:
         record = run_method_bench(

@@ -14,7 +14,8 @@ from canvas_pipeline.defs.checks import blocking_results, check_description, che
 from canvas_pipeline.defs.keys import ON_POLICY_KEY, SFT_KEY
 from canvas_pipeline.defs.metadata import json_metadata
 from canvas_pipeline.defs.resources import DataSettings, ModelSettings
-from canvas_pipeline.guardrails.registry import ON_POLICY_GUARDRAILS, check_config, run_on_policy_guardrails
+from canvas_pipeline.guardrails.registry import ON_POLICY_GUARDRAILS, run_on_policy_guardrails
+from canvas_pipeline.training.guardrail_config import check_config
 from canvas_pipeline.training.tokenizer import profile_tokenizer_dir
 
 
@@ -48,7 +49,7 @@ def preference_data(
     metadata: dict[str, Any] = {
         k: (json_metadata(v) if isinstance(v, dict | list) else v) for k, v in report.items() if v is not None
     }
-    from canvas_pipeline.data.stages import on_policy_dir
+    from canvas_pipeline.data.layout import on_policy_dir
 
     metadata["path"] = dg.MetadataValue.path(str(on_policy_dir(data.out_path, model.profile)))
     return dg.MaterializeResult(metadata=metadata)

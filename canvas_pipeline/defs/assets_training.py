@@ -36,9 +36,9 @@ def base_model(context: dg.AssetExecutionContext, data: DataSettings, model: Mod
     two-layer Gemma-4 warmed up on generic tool-call conversations whose wording and items
     are disjoint from the bench; e2b: google/gemma-4-e2b-it from the Hub (HF_TOKEN);
     e2b-shape: the E2B architecture with random weights."""
+    from canvas_pipeline.data.layout import base_model_dir
     from canvas_pipeline.training.base_model import build_base_model
     from canvas_pipeline.training.profiles import get_profile
-    from canvas_pipeline.training.run import base_model_dir
     from canvas_pipeline.training.tokenizer import profile_tokenizer_dir
 
     report = build_base_model(
@@ -66,7 +66,8 @@ def base_bench(context: dg.AssetExecutionContext, data: DataSettings, model: Mod
     """The bench harness on the base model, with the training system prompt and special
     tokens kept in decoding: tool-selection accuracy overall and per tool. G3 (>= 20%)
     is the blocking check on it, so no method trains on a base the harness cannot score."""
-    from canvas_pipeline.evaluation.bench import base_bench_path, run_base_bench
+    from canvas_pipeline.data.layout import base_bench_path
+    from canvas_pipeline.evaluation.bench import run_base_bench
 
     summary = run_base_bench(data.out_path, model.profile, data.seed)
     out = base_bench_path(data.out_path, model.profile)
@@ -86,7 +87,7 @@ def base_bench(context: dg.AssetExecutionContext, data: DataSettings, model: Mod
 def g3_base_bench(data: DataSettings, model: ModelSettings) -> dg.AssetCheckResult:
     """G3: the bench harness scores the base model at >= 20% tool selection before any
     fine-tune is trained or tested (ERROR severity: blocks the checkpoints)."""
-    from canvas_pipeline.evaluation.bench import base_bench_path
+    from canvas_pipeline.data.layout import base_bench_path
     from canvas_pipeline.guardrails.checks import g3_base_bench as g3
 
     result = g3(json.loads(base_bench_path(data.out_path, model.profile).read_text())["summary"])

@@ -12,7 +12,8 @@ from canvas_pipeline.defs.assets_data import PHASE1_KEY, PHASE2_KEY, PHASE3_KEY,
 from canvas_pipeline.defs.assets_models import TOKENIZER_KEY
 from canvas_pipeline.defs.resources import DataSettings, ModelSettings
 from canvas_pipeline.guardrails import GuardrailResult, bench
-from canvas_pipeline.guardrails.registry import STAGE_GUARDRAILS, by_id, check_config, run_stage_guardrails
+from canvas_pipeline.guardrails.registry import STAGE_GUARDRAILS, by_id, run_stage_guardrails
+from canvas_pipeline.training.guardrail_config import check_config
 from canvas_pipeline.training.tokenizer import profile_tokenizer_dir
 
 STAGE_ASSETS = {

@@ -46,7 +46,7 @@ MINI_TRAIN_DATASETS = ("phase1", "phase2", "phase3")
 def g5_result(out_dir: Path, profile: str, methods: Sequence[str]) -> GuardrailResult:
     """G5 on `methods`: each one's recorded dry run, and a record for each one with a
     checkpoint; NOT RUN when none of them has either."""
-    from canvas_pipeline.training.run import dry_run_records, models_dir, trained_methods
+    from canvas_pipeline.data.layout import dry_run_records, models_dir, trained_methods
 
     records = {m: json.loads(p.read_text()) for m, p in dry_run_records(out_dir, profile).items() if m in methods}
     trained = [m for m in trained_methods(out_dir, profile) if m in methods]

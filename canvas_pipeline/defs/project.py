@@ -37,6 +37,7 @@ def g10_result() -> GuardrailResult:
     composed with Docker's semantics, executed here) always; layer (b) (docker build and
     run) when an engine answers, per CANVAS_G10_ENGINE as it is when the check runs. Without
     a build G10 has no verdict: NOT RUN, with the reason."""
+    from canvas_pipeline.cli_args import build_parser
     from canvas_pipeline.guardrails.g10_container import EngineSettings, g10_containers
 
     try:
@@ -44,7 +45,7 @@ def g10_result() -> GuardrailResult:
     except ValueError as error:
         spec = by_id("G10")
         return not_run("G10", spec.name, spec.threshold, str(error))
-    return g10_containers(None, settings)
+    return g10_containers(None, settings, build_parser)
 
 
 @dg.multi_asset_check(

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from canvas_pipeline.data.io import atomic_write_text, read_jsonl
+from canvas_pipeline.data.layout import base_bench_path, bench_record_path
 from canvas_pipeline.evaluation.harness import Conversation, run_conversations
 from canvas_pipeline.evaluation.metrics import expected_first_tool, selected_right, summarize
 from canvas_pipeline.evaluation.selection import NO_OP_SHARE as IDENTICAL_FLAG
@@ -72,18 +73,6 @@ def evaluate(
     return summarize(conversations), conversations
 
 
-def eval_dir(out_dir: Path, profile: str) -> Path:
-    return Path(out_dir) / "eval" / profile
-
-
-def base_bench_path(out_dir: Any, profile: str) -> Path:
-    return eval_dir(Path(out_dir), profile) / "base_bench.json"
-
-
-def bench_record_path(out_dir: Path, profile: str, method: str) -> Path:
-    return eval_dir(out_dir, profile) / "bench" / f"{method}.json"
-
-
 def read_bench_record(out_dir: Path, profile: str, method: str) -> dict[str, Any]:
     path = base_bench_path(out_dir, profile) if method == BASE else bench_record_path(out_dir, profile, method)
     if not path.is_file():
@@ -118,7 +107,8 @@ def _record(
 def _load_model(out_dir: Path, profile: str, method: str, step: int | None = None) -> tuple[Any, Any]:
     """The model and tokenizer of the base, a method's checkpoint, or (`step`) one of its
     intermediate steps."""
-    from canvas_pipeline.training.run import base_model_dir, checkpoint_dir, load_checkpoint, read_manifest, step_dir
+    from canvas_pipeline.data.layout import base_model_dir, checkpoint_dir
+    from canvas_pipeline.training.checkpoints import load_checkpoint, read_manifest, step_dir
     from canvas_pipeline.training.tokenizer import load_tokenizer
 
     if method == BASE:
@@ -151,8 +141,9 @@ def _step_candidates(
     items as its final weights (`eval_by_step`); the step the selection rule would pick
     among them and the final weights, when it is not the final one, also on the bench
     (`step_bench`), so a selected step's bench figures are its own."""
+    from canvas_pipeline.data.layout import checkpoint_dir
     from canvas_pipeline.evaluation.selection import select_checkpoint
-    from canvas_pipeline.training.run import checkpoint_dir, read_manifest, step_candidates
+    from canvas_pipeline.training.checkpoints import read_manifest, step_candidates
 
     folder = checkpoint_dir(out_dir, profile, method)
     final_step = read_manifest(folder).get("step")
@@ -213,11 +204,11 @@ def run_method_bench(
     method's first turns are compared with SFT's (`identical_to_sft`): a share >= 0.8 is
     what the old no-op DPO model looked like. The intermediate steps its training kept are
     scored too (`_step_candidates`)."""
+    from canvas_pipeline.data.layout import checkpoint_dir
     from canvas_pipeline.evaluation.backends import BackendFactory
     from canvas_pipeline.evaluation.freshness import bench_lineage
     from canvas_pipeline.training.lineage import superseded_reason
     from canvas_pipeline.training.profiles import get_profile
-    from canvas_pipeline.training.run import checkpoint_dir
 
     out_dir = Path(out_dir)
     profile = get_profile(profile_name)

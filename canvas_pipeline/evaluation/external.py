@@ -52,8 +52,8 @@ from typing import TYPE_CHECKING, Any
 from jsonschema.exceptions import best_match
 
 from canvas_pipeline.data.io import atomic_write_text, iter_json_lines, read_jsonl
+from canvas_pipeline.data.layout import eval_dir
 from canvas_pipeline.evaluation.arguments import MAY_OMIT
-from canvas_pipeline.evaluation.bench import eval_dir
 from canvas_pipeline.evaluation.harness import Conversation
 from canvas_pipeline.evaluation.metrics import (
     arguments_right,

@@ -9,10 +9,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from canvas_pipeline.data.layout import MANIFEST
 from canvas_pipeline.data.lineage import folder_fingerprint, short, stage_fingerprint
 from canvas_pipeline.data.stages import PHASE1, PHASE4
 from canvas_pipeline.training.gates import reference_fingerprint
-from canvas_pipeline.training.lineage import MANIFEST, lineage_mismatches, superseded_reason, weights_fingerprint
+from canvas_pipeline.training.lineage import lineage_mismatches, superseded_reason, weights_fingerprint
 from canvas_pipeline.training.methods import get_method
 
 EVAL_STAGES = {"bench": PHASE4, "eval": PHASE1}  # what a bench record scores on
@@ -40,7 +41,7 @@ def bench_lineage(out_dir: Path, profile: str, folder: Path) -> dict[str, Any]:
 def current_inputs(out_dir: Path, profile: str, method: str, recorded: Mapping[str, Any]) -> dict[str, Any]:
     """The fingerprints on disk now of what a checkpoint's lineage names: its data stages,
     the base model and (for a method that starts from one) the reference checkpoint."""
-    from canvas_pipeline.training.run import base_model_dir, checkpoint_dir
+    from canvas_pipeline.data.layout import base_model_dir, checkpoint_dir
 
     base = base_model_dir(out_dir, profile)
     config = get_method(method)
@@ -56,7 +57,7 @@ def current_inputs(out_dir: Path, profile: str, method: str, recorded: Mapping[s
 def record_staleness(out_dir: Path, profile: str, method: str, record: Mapping[str, Any]) -> list[str]:
     """Why `record` (a method's bench record) no longer speaks for `method`'s checkpoint
     (empty: it does)."""
-    from canvas_pipeline.training.run import checkpoint_dir
+    from canvas_pipeline.data.layout import checkpoint_dir
 
     folder = checkpoint_dir(out_dir, profile, method)
     if not (folder / MANIFEST).is_file():

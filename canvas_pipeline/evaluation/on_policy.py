@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from canvas_pipeline.data.layout import ON_POLICY, ON_POLICY_MUTATION, on_policy_dir
 from canvas_pipeline.data.phase2.axes import violated_axes
 from canvas_pipeline.data.phase2.points import DecisionPoint, assistant_calls, assistant_text, decision_points
-from canvas_pipeline.data.stages import ON_POLICY, ON_POLICY_MUTATION, on_policy_dir
 from canvas_pipeline.evaluation.generation import BATCH_SIZE, STOP_TOKENS, greedy_turns, prompt_text
 from canvas_pipeline.tools.chat_format import tools_json
 from canvas_pipeline.tools.codec import CALL_OPEN, ParseError, parse_calls
@@ -217,8 +217,7 @@ def _input_lineage(out_dir: Path, profile: str, sft: Path, log: Any) -> dict[str
     """The fingerprints of what the stage is made from (phases 1-3 and the `sft`
     checkpoint), or GateError when a phase's guardrails did not all pass on its current
     content or the checkpoint is superseded."""
-    from canvas_pipeline.guardrails.registry import stage_refusals
-    from canvas_pipeline.training.gates import ON_POLICY_INPUTS, GateError, reference_fingerprint
+    from canvas_pipeline.training.gates import ON_POLICY_INPUTS, GateError, reference_fingerprint, stage_refusals
     from canvas_pipeline.training.lineage import superseded_reason
     from canvas_pipeline.training.tokenizer import profile_tokenizer_dir
 
@@ -239,8 +238,9 @@ def write_on_policy_stage(out_dir: Path, profile: str, config: OnPolicyConfig, l
     import time
 
     from canvas_pipeline.data.io import atomic_write_text, read_jsonl, write_jsonl, write_parquet
+    from canvas_pipeline.data.layout import checkpoint_dir
     from canvas_pipeline.data.stage import Quarantine, StageReport
-    from canvas_pipeline.training.run import checkpoint_dir, load_checkpoint
+    from canvas_pipeline.training.checkpoints import load_checkpoint
     from canvas_pipeline.training.tokenizer import load_tokenizer
 
     started = time.perf_counter()

@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from canvas_pipeline.data.io import atomic_write_bytes, atomic_write_text, read_jsonl
-from canvas_pipeline.data.stages import on_policy_dir
-from canvas_pipeline.evaluation.bench import BASE, eval_dir
+from canvas_pipeline.data.layout import eval_dir, on_policy_dir
+from canvas_pipeline.evaluation.bench import BASE
 from canvas_pipeline.evaluation.harness import Conversation
 from canvas_pipeline.evaluation.metrics import NO_CALL, wilson_interval
 from canvas_pipeline.evaluation.paired import METRICS, improvements, regressions, what_each_method_did

@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from canvas_pipeline.data.io import atomic_write_text
-from canvas_pipeline.evaluation.bench import BASE, base_bench_path, bench_record_path, eval_dir
+from canvas_pipeline.data.layout import base_bench_path, bench_record_path, eval_dir
+from canvas_pipeline.evaluation.bench import BASE
 from canvas_pipeline.evaluation.freshness import stale_records
 from canvas_pipeline.evaluation.selection import candidate_name, select_checkpoint
 from canvas_pipeline.training.methods import METHOD_NAMES

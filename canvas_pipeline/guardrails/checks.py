@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from statistics import mean, pstdev
 from typing import Any
 
+from canvas_pipeline.data.balance import MAX_CV, MIN_CALLS_PER_TOOL, tool_balance
 from canvas_pipeline.guardrails.inputs import Sample
 from canvas_pipeline.guardrails.result import GuardrailResult, capped
-from canvas_pipeline.tools.codec import ENVELOPE_RE, ParseError, SerializeError, parse_calls, serialize_call
 from canvas_pipeline.tools.registry import ToolRegistry
+from canvas_pipeline.tools.validity import envelope_problems, round_trip_problem, text_call_names
 
 SFT_FAMILY = ("sft", "lora", "qlora")
 DPO_FAMILY = ("dpo", "ipo", "apo_zero", "sppo", "nca")
@@ -68,22 +68,14 @@ def g2_eval_disjoint(
 
 
 def g4_tool_balance(
-    sft_train: Sequence[Sample], tools: Sequence[str], min_count: int = 30, max_cv: float = 0.3
+    sft_train: Sequence[Sample], tools: Sequence[str], min_count: int = MIN_CALLS_PER_TOOL, max_cv: float = MAX_CV
 ) -> GuardrailResult:
     """G4: every registry tool >= 30 calls in SFT train, coefficient of variation <= 0.3."""
     name, threshold = "per-tool counts in SFT train", f"every tool >= {min_count}, CV <= {max_cv}"
-    counts = Counter(t for s in sft_train for t in s.positive_tools)
-    values = [counts.get(t, 0) for t in tools]
-    cv = pstdev(values) / mean(values) if values and mean(values) else float("inf")
-    offenders = [f"{t}: {counts.get(t, 0)} < {min_count}" for t in tools if counts.get(t, 0) < min_count]
-    if cv > max_cv:
-        low, high = min(tools, key=lambda t: counts.get(t, 0)), max(tools, key=lambda t: counts.get(t, 0))
-        offenders.append(f"CV {cv:.2f} > {max_cv} (min {low} {counts.get(low, 0)}, max {high} {counts.get(high, 0)})")
-    details, n = capped(offenders)
-    value = {"cv": round(cv, 4), "min": min(values, default=0), "max": max(values, default=0)}
-    return GuardrailResult(
-        "G4", name, not offenders, value, threshold, details, n, extra={"counts": dict(sorted(counts.items()))}
-    )
+    balance = tool_balance(Counter(t for s in sft_train for t in s.positive_tools), tools, min_count, max_cv)
+    details, n = capped(list(balance.problems))
+    value = {"cv": round(balance.cv, 4), "min": balance.low, "max": balance.high}
+    return GuardrailResult("G4", name, balance.balanced, value, threshold, details, n, extra={"counts": balance.counts})
 
 
 def _retention_entries(stage: str, report: Mapping[str, Any]) -> list[tuple[str, float, str]]:
@@ -131,11 +123,9 @@ def g7_known_tools(samples: Sequence[Sample], registry: ToolRegistry) -> Guardra
     total, offenders = 0, []
     for s in samples:
         used = list(s.expected_tools)
-        for text, positive in s.texts:
-            if positive:
-                parsed = parse_calls(text)  # the rendered text holds the structured calls too
-                used += [c.name for c in parsed] if not isinstance(parsed, ParseError) else []
-        if any(isinstance(parse_calls(t), ParseError) for t, positive in s.texts if positive):
+        written = [text_call_names(text) for text, positive in s.texts if positive]
+        used += [tool for names in written if names is not None for tool in names]
+        if any(names is None for names in written):
             used += [c.name for c, positive in s.calls if positive]  # G8 reports the text itself
         total += len(used)
         offenders += [f"{s.ref}: {tool}" for tool in used if tool not in registry]
@@ -152,27 +142,13 @@ def g8_round_trip(samples: Sequence[Sample]) -> GuardrailResult:
     for s in samples:
         for call, _ in s.calls:
             checked += 1
-            try:
-                parsed = parse_calls(serialize_call(call))
-            except SerializeError as exc:
-                offenders.append(f"{s.ref}: {call.name} cannot be serialized ({exc})")
-                continue
-            if parsed != [call]:
-                offenders.append(f"{s.ref}: {call.name} does not parse back to itself")
+            if (problem := round_trip_problem(call)) is not None:
+                offenders.append(f"{s.ref}: {problem}")
         for text, positive in s.texts:
-            if not positive:
-                continue
-            for match in ENVELOPE_RE.finditer(text):
-                checked += 1
-                envelope = match.group(0)
-                parsed = parse_calls(envelope)
-                if isinstance(parsed, ParseError):
-                    offenders.append(f"{s.ref}: {envelope[:80]!r}: {parsed}")
-                elif serialize_call(parsed[0]) != envelope:
-                    offenders.append(f"{s.ref}: {envelope[:80]!r} re-serializes differently")
-            if "<|tool_call>" in ENVELOPE_RE.sub("", text):
-                checked += 1
-                offenders.append(f"{s.ref}: an unclosed <|tool_call> envelope")
+            if positive:
+                envelopes, problems = envelope_problems(text)
+                checked += envelopes
+                offenders += [f"{s.ref}: {problem}" for problem in problems]
     value = round(1 - len(offenders) / checked, 4) if checked else 1.0
     details, n = capped(offenders)
     return GuardrailResult("G8", name, not offenders, value, threshold, details, n)

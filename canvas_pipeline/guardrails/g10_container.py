@@ -27,6 +27,7 @@ arguments of that entrypoint.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import hashlib
 import io
@@ -38,7 +39,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,9 @@ import dockerfile as dockerfile_parser
 
 from canvas_pipeline.guardrails.result import GuardrailResult, not_run
 
+# Builds canvas-train's argument parser (`canvas_pipeline.cli_args.build_parser`): the caller
+# passes it, so this guardrail imports nothing above it.
+ParserFactory = Callable[[], argparse.ArgumentParser]
 GID = "G10"
 NAME = "docker build and run --help"
 THRESHOLD = "exit 0"
@@ -424,18 +428,16 @@ def _is_argv(value: Any) -> bool:
 # ----------------------------------------------------------------------------- checking argv
 
 
-def cli_rejects(args: Sequence[str]) -> str:
+def cli_rejects(args: Sequence[str], parser: ParserFactory) -> str:
     """Why `canvas-train ARGS` would be refused by its own argument parser ('' if accepted);
     nothing runs: the parser only parses (`--help` counts as accepted)."""
-    from canvas_pipeline.cli import build_parser
-
     argv = [str(a) for a in args]
     if argv[:1] == ["--check"]:  # as cli.main does
         argv[0] = "check"
     stderr = io.StringIO()
     try:
         with contextlib.redirect_stderr(stderr), contextlib.redirect_stdout(io.StringIO()):
-            build_parser().parse_args(argv)
+            parser().parse_args(argv)
     except SystemExit as exc:
         if exc.code not in (0, None):
             lines = [line for line in stderr.getvalue().splitlines() if line.strip()]
@@ -443,11 +445,11 @@ def cli_rejects(args: Sequence[str]) -> str:
     return ""
 
 
-def check_cli_args(container: Container) -> Container:
+def check_cli_args(container: Container, parser: ParserFactory) -> Container:
     """A container whose argv starts with canvas-train: its arguments must parse."""
     if not container.argv or Path(container.argv[0]).name != CLI_NAME:
         return container
-    reason = cli_rejects(container.argv[1:])
+    reason = cli_rejects(container.argv[1:], parser)
     if not reason:
         return container
     problem = f"{container.where}: {_show(container.argv)} is rejected by canvas-train's parser: {reason}"
@@ -551,19 +553,19 @@ def dockerfiles(root: Path) -> list[Path]:
     return ([main] if main.is_file() else []) + others
 
 
-def layer_a(root: Path, timeout: float = 120.0) -> LayerA:
+def layer_a(root: Path, parser: ParserFactory, timeout: float = 120.0) -> LayerA:
     """Static composition of every container's argv, then the training image's argv executed here."""
     root = Path(root)
     containers: list[Container] = []
     for dockerfile in dockerfiles(root):
         try:
-            containers.append(check_cli_args(image_default(root, dockerfile)))
+            containers.append(check_cli_args(image_default(root, dockerfile), parser))
         except DockerfileError as exc:
             containers.append(Container(f"{_rel(root, dockerfile)} (image default)", (), problems=(str(exc),)))
     compose = find_compose(root)
     if compose is not None:
         try:
-            containers.extend(check_cli_args(c) for c in compose_services(root, compose))
+            containers.extend(check_cli_args(c, parser) for c in compose_services(root, compose))
         except DockerfileError as exc:
             containers.append(Container(_rel(root, compose), (), problems=(str(exc),)))
     problems = [p for c in containers for p in c.problems]
@@ -826,16 +828,18 @@ def find_project_root(start: Path | None = None) -> Path | None:
 
 
 def g10_containers(
-    root: Path | None = None, settings: EngineSettings | None = None, exec_timeout: float = 120.0
+    root: Path | None, settings: EngineSettings | None, parser: ParserFactory, exec_timeout: float = 120.0
 ) -> GuardrailResult:
     """G10 as a GuardrailResult: value = the training image's argv, its exit code and elapsed
-    time here, and the engine layer's outcome (or why it did not run)."""
+    time here, and the engine layer's outcome (or why it did not run). `parser` builds
+    canvas-train's argument parser (`cli_args.build_parser`): every container argv that
+    runs canvas-train must parse."""
     settings = settings or EngineSettings.from_env()
     found = find_project_root(root)
     if found is None:
         where = root if root is not None else f"{Path.cwd()} or {Path(__file__).resolve().parents[2]}"
         return not_run(GID, NAME, THRESHOLD, f"no {TRAIN_DOCKERFILE} under {where}")
-    a = layer_a(found, exec_timeout)
+    a = layer_a(found, parser, exec_timeout)
     train = next((c for c in a.containers if c.where.startswith(f"{TRAIN_DOCKERFILE} (image default")), None)
     b = layer_b(found, settings, train) if a.passed else LayerB(False, None, "layer (a) failed")
     value: dict[str, Any] = {

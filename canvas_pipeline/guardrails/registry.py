@@ -5,11 +5,13 @@ answers); a guardrail whose evidence is missing reports NOT RUN with the reason,
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from canvas_pipeline.data.layout import base_bench_path, dry_run_records, trained_methods
 from canvas_pipeline.guardrails import checks
 from canvas_pipeline.guardrails.bench import run_bench_checks
 from canvas_pipeline.guardrails.inputs import DATASET_FILES, Bundle, load_bundle
@@ -37,6 +39,7 @@ class CheckConfig:
     # "off"; None reads CANVAS_G10_ENGINE (default auto).
     project_root: Path | None = None
     g10_engine: str | None = None
+    cli_parser: Callable[[], argparse.ArgumentParser] | None = None  # G10 checks container argv with it
 
 
 @dataclass(frozen=True)
@@ -76,8 +79,6 @@ def _g2(bundle: Bundle, config: CheckConfig) -> GuardrailResult:
 def _g3(bundle: Bundle, config: CheckConfig) -> GuardrailResult:
     import json
 
-    from canvas_pipeline.evaluation.bench import base_bench_path
-
     path = base_bench_path(bundle.data_dir, config.profile)
     if not path.is_file():
         return not_run("G3", "base model bench score", ">= 20% tool selection", f"no {path}: run eval/base_bench")
@@ -86,8 +87,6 @@ def _g3(bundle: Bundle, config: CheckConfig) -> GuardrailResult:
 
 def _g5(bundle: Bundle, config: CheckConfig) -> GuardrailResult:
     import json
-
-    from canvas_pipeline.training.run import dry_run_records, trained_methods
 
     runs = dry_run_records(bundle.data_dir, config.profile)
     trained = trained_methods(bundle.data_dir, config.profile)
@@ -108,7 +107,10 @@ def _g10(bundle: Bundle, config: CheckConfig) -> GuardrailResult:
     semantics, and the training image's argv executed here; layer (b) when an engine answers."""
     from canvas_pipeline.guardrails.g10_container import EngineSettings, g10_containers
 
-    return g10_containers(config.project_root, EngineSettings.from_env(config.g10_engine))
+    if config.cli_parser is None:
+        reason = "no canvas-train parser given: G10 checks each container's argv against it"
+        return not_run("G10", "docker build and run --help", "exit 0", reason)
+    return g10_containers(config.project_root, EngineSettings.from_env(config.g10_engine), config.cli_parser)
 
 
 def _g4(bundle: Bundle, config: CheckConfig) -> GuardrailResult:
@@ -228,7 +230,7 @@ def run_on_policy_guardrails(out_dir: Path, profile: str, config: CheckConfig) -
     """`ON_POLICY_GUARDRAILS` on the on-policy stage's datasets of `profile`, with the bench
     of `out_dir` for G2 (no bench item may be trained on); recorded against the stage's
     fingerprint, as `run_stage_guardrails` records its verdicts."""
-    from canvas_pipeline.data.stages import ON_POLICY, on_policy_dir
+    from canvas_pipeline.data.layout import ON_POLICY, on_policy_dir
     from canvas_pipeline.guardrails.verdicts import judged
 
     def run() -> list[GuardrailResult]:
@@ -265,98 +267,7 @@ def _with_waiver(result: GuardrailResult, waivers: Mapping[str, str]) -> dict[st
     return record
 
 
-def check_config(
-    profile_name: str,
-    tokenizer_dir: Path | None,
-    allow_shrinkage: Mapping[str, str] | None = None,
-    min_rows: Mapping[str, int] | None = None,
-    mini_train_data: Path | None = None,
-) -> CheckConfig:
-    """The configuration the CLI and the Dagster checks share: the profile's max_length, a
-    token counter from the tokenizer folder (G11 is NOT RUN, with the reason, without one),
-    and G9's nine mini-trains on `mini_train_data`'s phase datasets when it is given."""
-    from canvas_pipeline.training.profiles import get_profile
-
-    profile = get_profile(profile_name)
-    counter, note = None, ""
-    if tokenizer_dir is not None:
-        from canvas_pipeline.training.tokenizer import load_tokenizer, token_counter
-
-        try:
-            counter = token_counter(load_tokenizer(tokenizer_dir))
-        except (OSError, ValueError) as exc:
-            note = f"the {profile.name} tokenizer could not be loaded: {exc}"
-    else:
-        note = f"no {profile.name} tokenizer given"
-    return CheckConfig(
-        allow_shrinkage=dict(allow_shrinkage or {}),
-        max_length=profile.max_length,
-        count_tokens=counter,
-        tokenizer_note=note,
-        min_rows=dict(min_rows or {}),
-        profile=profile.name,
-        mini_trains=_mini_trains(mini_train_data, tokenizer_dir) if mini_train_data and counter else None,
-    )
-
-
-def _mini_trains(data_dir: Path, tokenizer_dir: Path) -> Callable[[], Sequence[Any]]:
-    def run() -> Sequence[Any]:
-        import tempfile
-
-        from canvas_pipeline.training.mini_train import run_mini_trains
-
-        with tempfile.TemporaryDirectory(prefix="g9-") as work:
-            return run_mini_trains(Path(data_dir), Path(tokenizer_dir), Path(work))
-
-    return run
-
-
 def stage_guardrail_ids(stage: str) -> tuple[str, ...]:
-    from canvas_pipeline.data.stages import ON_POLICY
+    from canvas_pipeline.data.layout import ON_POLICY
 
     return ON_POLICY_GUARDRAILS if stage == ON_POLICY else STAGE_GUARDRAILS[stage]
-
-
-def current_verdicts(
-    root: Path, stage: str, profile: str, tokenizer_dir: Path | None, log: Callable[[str], None] = print
-) -> tuple[str, dict[str, dict[str, str]]]:
-    """The stage's fingerprint and its guardrails' verdicts on exactly that content; when
-    none were recorded for it (changed since, or never judged), it is judged now, and the
-    verdicts recorded."""
-    from canvas_pipeline.data.lineage import short, stage_fingerprint
-    from canvas_pipeline.data.stages import ON_POLICY
-    from canvas_pipeline.guardrails.verdicts import as_verdicts, read_verdicts
-
-    fingerprint = stage_fingerprint(root, stage, profile)
-    verdicts = read_verdicts(root, stage, profile, fingerprint)
-    if verdicts is None:
-        log(f"{stage} {short(fingerprint)} has no guardrail verdicts for its content: judging it now")
-        config = check_config(profile, tokenizer_dir)
-        if stage == ON_POLICY:
-            results = run_on_policy_guardrails(root, profile, config)
-        else:
-            results = run_stage_guardrails(root, stage, config)
-        verdicts = as_verdicts(results)
-        fingerprint = stage_fingerprint(root, stage, profile)
-    return fingerprint, verdicts
-
-
-def stage_refusals(
-    roots: Mapping[str, Path], profile: str, tokenizer_dir: Path | None, log: Callable[[str], None] = print
-) -> tuple[dict[str, str], list[str]]:
-    """For each stage (stage -> the folder it lives under): its fingerprint, and every
-    reason its content may not be used (a guardrail of the stage that failed, did not run,
-    or has no verdict on it). A stage that is not on disk is a reason too."""
-    from canvas_pipeline.guardrails.verdicts import verdict_refusals
-
-    fingerprints: dict[str, str] = {}
-    reasons: list[str] = []
-    for stage, root in roots.items():
-        try:
-            fingerprint, verdicts = current_verdicts(root, stage, profile, tokenizer_dir, log)
-        except FileNotFoundError as error:
-            reasons.append(f"{stage}: {error}")
-            continue
-        fingerprints[stage] = fingerprint
-        reasons += verdict_refusals(stage, fingerprint, verdicts, stage_guardrail_ids(stage))
-    return fingerprints, reasons

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from canvas_pipeline.data.io import atomic_write_text
+from canvas_pipeline.data.layout import ON_POLICY
 from canvas_pipeline.data.lineage import short, stage_fingerprint
-from canvas_pipeline.data.stages import ON_POLICY
 from canvas_pipeline.guardrails.result import GuardrailResult
 
 

@@ -32,7 +32,8 @@ from pathlib import Path
 from typing import Any
 
 from canvas_pipeline.data.io import atomic_write_dir, atomic_write_text, read_jsonl
-from canvas_pipeline.data.stages import CURATED, DATASET_FILE, PHASE1, PHASE2, PHASE3, PHASE4, RAW, stage_dir
+from canvas_pipeline.data.layout import stage_dir
+from canvas_pipeline.data.stages import CURATED, DATASET_FILE, PHASE1, PHASE2, PHASE3, PHASE4, RAW
 from canvas_pipeline.release.gate import ReleaseRefused
 from canvas_pipeline.release.hub import PublishError, publish_folder, publish_problems
 

@@ -110,7 +110,7 @@ def _reloaded_logits(dest: Path, tokenizer: Any) -> Any:
 def export_model(folder: Path, manifest: dict[str, Any], dest: Path, bf16: bool, log: Log) -> ExportRecord:
     """Write the checkpoint in `folder` to `dest` as plain weights plus its tokenizer, and
     verify that `dest` reproduces the checkpoint as the bench loads it."""
-    from canvas_pipeline.training.run import load_checkpoint
+    from canvas_pipeline.training.checkpoints import load_checkpoint
     from canvas_pipeline.training.tokenizer import load_tokenizer, with_response_template
 
     # Set here too: a checkpoint saved before tokenizers carried the response template still

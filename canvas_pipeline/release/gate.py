@@ -365,7 +365,8 @@ def require_release(
 def lineage(folder: Path, limit: int = 4) -> list[LineageStep]:
     """The checkpoint in `folder` and the checkpoints it started from (each manifest's
     `base`, while that folder holds a `checkpoint.json`), newest first."""
-    from canvas_pipeline.training.run import MANIFEST, read_manifest
+    from canvas_pipeline.data.layout import MANIFEST
+    from canvas_pipeline.training.checkpoints import read_manifest
 
     steps: list[LineageStep] = []
     current: Path | None = Path(folder)
@@ -420,10 +421,12 @@ def _registry_results(out_dir: Path, profile: str, tokenizer_dir: Path | None) -
     raises is NOT RUN with the error instead of hiding the others."""
     import dataclasses
 
+    from canvas_pipeline.cli_args import build_parser
     from canvas_pipeline.guardrails.inputs import Bundle, DataDirError, load_bundle
-    from canvas_pipeline.guardrails.registry import GUARDRAILS, check_config, run_guardrails
+    from canvas_pipeline.guardrails.registry import GUARDRAILS, run_guardrails
+    from canvas_pipeline.training.guardrail_config import check_config
 
-    config = dataclasses.replace(check_config(profile, tokenizer_dir), g9_note=G9_NOTE)
+    config = dataclasses.replace(check_config(profile, tokenizer_dir, cli_parser=build_parser), g9_note=G9_NOTE)
     results: dict[str, GuardrailResult] = {}
     try:
         bundle = load_bundle(out_dir)

@@ -124,7 +124,7 @@ def read_bench_records(
     card sets against the bench; `lineage`: what it scored, for the staleness check). When
     `selection` chose an intermediate step, its method's entry holds that step's figures
     (what is released)."""
-    from canvas_pipeline.evaluation.bench import base_bench_path, bench_record_path
+    from canvas_pipeline.data.layout import base_bench_path, bench_record_path
     from canvas_pipeline.training.methods import METHOD_NAMES
 
     paths = {BASE: base_bench_path(out_dir, profile)}
@@ -172,7 +172,8 @@ def _lineage_of(
     out_dir: Path, profile: str, method: str | None, step: int | None = None
 ) -> tuple[list[LineageStep], list[str]]:
     """The selected checkpoint's lineage (its folder, or its intermediate `step`'s), newest first."""
-    from canvas_pipeline.training.run import MANIFEST, checkpoint_dir, step_dir
+    from canvas_pipeline.data.layout import MANIFEST, checkpoint_dir
+    from canvas_pipeline.training.checkpoints import step_dir
 
     if not method:
         return [], []

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from canvas_pipeline.data.io import read_jsonl
-from canvas_pipeline.data.stages import ON_POLICY_MUTATION
+from canvas_pipeline.data.layout import ON_POLICY_MUTATION
 from canvas_pipeline.guardrails.checks import g2_eval_disjoint
 from canvas_pipeline.training.course_swap import CourseSwapper, data_courses, swap_share
 from canvas_pipeline.training.methods import MethodConfig, get_method
@@ -219,3 +219,14 @@ def judging_pairs(
     if not result.passed:
         raise ValueError(f"G2: {method.name} judging pairs share items with its train rows: {list(result.details)}")
     return pairs
+
+
+def kto_weights(rows: list[dict[str, Any]]) -> tuple[float, float]:
+    """Phase 3's weighting (desirable x weight over undesirable x weight in [1, 4/3]) for
+    the rows actually trained on."""
+    from canvas_pipeline.data.phase3.build import kto_weights as weights_for_counts
+
+    desirable = sum(bool(r["label"]) for r in rows)
+    if not desirable or desirable == len(rows):
+        raise ValueError("KTO train rows need both desirable and undesirable examples")
+    return weights_for_counts(desirable, len(rows) - desirable)

@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from canvas_pipeline.data.io import atomic_write_text
+from canvas_pipeline.data.layout import MANIFEST
 from canvas_pipeline.data.lineage import folder_fingerprint, short
 
-MANIFEST = "checkpoint.json"
 SUPERSEDED = "superseded.json"
 STEPS = "steps"
 

@@ -173,10 +173,10 @@ def _models(method_name: str, start_dir: Path) -> tuple[Any, Any]:
 def mini_train(method_name: str, data_dir: Path, start_dir: Path, work_dir: Path, seed: int = 0) -> MiniTrainOutcome:
     """Build `method_name`'s trainer through the factory from the model in `start_dir`
     (also the reference of a preference method), mini-train it, and measure."""
+    from canvas_pipeline.training.data_prep import kto_weights
     from canvas_pipeline.training.factory import build_trainer
     from canvas_pipeline.training.model import parameter_counts
     from canvas_pipeline.training.preference_eval import pair_margins
-    from canvas_pipeline.training.run import kto_weights
     from canvas_pipeline.training.tokenizer import load_tokenizer
 
     started = time.perf_counter()

@@ -14,13 +14,33 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from canvas_pipeline.data.io import atomic_write_dir, atomic_write_text
+from canvas_pipeline.data.layout import (
+    DRY_RUN_RECORD,
+    MANIFEST,
+    ON_POLICY_MUTATION,
+    base_model_dir,
+    checkpoint_dir,
+    on_policy_dir,
+    run_dir,
+)
 from canvas_pipeline.data.lineage import code_version, folder_fingerprint
-from canvas_pipeline.data.stages import ON_POLICY_MUTATION, on_policy_dir
-from canvas_pipeline.guardrails.checks import g2_eval_disjoint, g12_min_rows
 from canvas_pipeline.guardrails.result import GuardrailResult
-from canvas_pipeline.training.data_prep import MethodData, judging_pairs, load_method_data, origin
-from canvas_pipeline.training.gates import GateError, data_gate, reference_fingerprint
-from canvas_pipeline.training.lineage import MANIFEST, superseded_reason, superseding, weights_fingerprint
+from canvas_pipeline.training.checkpoints import (
+    drop_resume_points,
+    export_steps,
+    last_complete_checkpoint,
+    read_manifest,
+)
+from canvas_pipeline.training.data_prep import MethodData, judging_pairs, kto_weights, load_method_data, origin
+from canvas_pipeline.training.gates import (
+    GateError,
+    base_bench_gate,
+    consumption_gate,
+    data_gate,
+    preflight,
+    reference_fingerprint,
+)
+from canvas_pipeline.training.lineage import superseded_reason, superseding, weights_fingerprint
 from canvas_pipeline.training.methods import MethodConfig, get_method, is_reference
 from canvas_pipeline.training.profiles import Profile, get_profile, reference_profile
 
@@ -33,37 +53,6 @@ SPPO_WEAK_MARGIN = 1.0  # nats: a pair the policy prefers by less than this is t
 SelfPlay = Callable[[Any, Any, int], tuple[list[dict[str, Any]], dict[str, Any]]]
 
 
-def models_dir(out_dir: Path, profile: str) -> Path:
-    return Path(out_dir) / "models" / profile
-
-
-def base_model_dir(out_dir: Path, profile: str) -> Path:
-    return models_dir(out_dir, profile) / "base_model"
-
-
-def checkpoint_dir(out_dir: Path, profile: str, method: str) -> Path:
-    return models_dir(out_dir, profile) / "checkpoints" / method
-
-
-def run_dir(out_dir: Path, profile: str, method: str) -> Path:
-    return models_dir(out_dir, profile) / "runs" / method
-
-
-DRY_RUN_RECORD = "g5_dry_run.json"
-
-
-def dry_run_records(out_dir: Path, profile: str) -> dict[str, Path]:
-    """method -> its last G5 dry-run record (written whether it passed or not)."""
-    runs = models_dir(out_dir, profile) / "runs"
-    return {p.parent.name: p for p in sorted(runs.glob(f"*/{DRY_RUN_RECORD}"))}
-
-
-def trained_methods(out_dir: Path, profile: str) -> list[str]:
-    """The methods with a checkpoint (a manifest) under the profile."""
-    root = models_dir(out_dir, profile) / "checkpoints"
-    return sorted(p.parent.name for p in root.glob(f"*/{MANIFEST}")) if root.is_dir() else []
-
-
 @dataclass
 class TrainingReport:
     method: str
@@ -71,46 +60,6 @@ class TrainingReport:
     path: Path
     metadata: dict[str, Any] = field(default_factory=dict)
     gates: list[GuardrailResult] = field(default_factory=list)
-
-
-def preflight(method: MethodConfig, data: MethodData) -> list[GuardrailResult]:
-    """G12 and G2 on the method's dataset; raises GateError on the first failure."""
-    results = [
-        g12_min_rows({method.phase: data.full_train_rows}, {method.name: method.min_rows}),
-        g2_eval_disjoint({method.phase: data.item_ids()}),
-    ]
-    for result in results:
-        _stop_on(result, method)
-    return results
-
-
-def _stop_on(result: GuardrailResult, method: MethodConfig) -> None:
-    if not result.passed:
-        raise GateError(result, f"{result.id} stops {method.name}: {'; '.join(result.details)}")
-
-
-def rows_to_consume(trainer: Any) -> int:
-    """The rows the trainer will consume: steps x batch x accumulation x processes for a
-    step budget, the dataset times its epochs otherwise."""
-    args = trainer.args
-    if args.max_steps and args.max_steps > 0:
-        return int(
-            args.max_steps * args.per_device_train_batch_size * args.gradient_accumulation_steps * args.world_size
-        )
-    return int(len(trainer.train_dataset) * args.num_train_epochs)
-
-
-def consumption_gate(method: MethodConfig, data: MethodData, trainer: Any, min_consumed: int) -> GuardrailResult:
-    """G12 again once the trainer is built: the dataset's rows and the rows the trainer will
-    consume, each against its minimum; raises GateError when either falls short."""
-    result = g12_min_rows(
-        {method.phase: data.full_train_rows},
-        {method.name: method.min_rows},
-        consumed={method.name: rows_to_consume(trainer)},
-        min_consumed=min_consumed,
-    )
-    _stop_on(result, method)
-    return result
 
 
 def method_data_dir(method: MethodConfig, data_dir: Path, out_dir: Path, profile: str) -> Path:
@@ -126,41 +75,6 @@ def method_data_dir(method: MethodConfig, data_dir: Path, out_dir: Path, profile
             "mixed with its phase; materialize on_policy/preference_data first (or run `canvas-train on-policy`)"
         )
     return folder
-
-
-def base_bench_gate(out_dir: Path, profile: str) -> GuardrailResult:
-    """G3 on the base model's bench record: a fine-tune trains only on a base the bench
-    harness scores at >= 20% tool selection; no record is a failure, not a pass."""
-    from canvas_pipeline.evaluation.bench import base_bench_path
-    from canvas_pipeline.guardrails.checks import g3_base_bench
-
-    path = base_bench_path(out_dir, profile)
-    if not path.is_file():
-        raise GateError(None, f"G3 stops training: no base bench record at {path} (materialize eval/base_bench)")
-    result = g3_base_bench(json.loads(path.read_text())["summary"])
-    if not result.passed:
-        raise GateError(result, f"G3 stops training: {'; '.join(result.details)} (threshold {result.threshold})")
-    return result
-
-
-def read_manifest(folder: Path) -> dict[str, Any]:
-    path = Path(folder) / MANIFEST
-    if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint in {folder}: materialize that partition first")
-    return json.loads(path.read_text())
-
-
-def load_checkpoint(folder: Path) -> Any:
-    """The trained model of a checkpoint folder: full weights, or base + adapter."""
-    from canvas_pipeline.training.model import load_model
-
-    manifest = read_manifest(folder)
-    if manifest["adapter"] == "full":
-        return load_model(folder)
-    from peft import PeftModel
-
-    base = load_model(Path(manifest["base"]), quantize_4bit=manifest["adapter"] == "qlora")
-    return PeftModel.from_pretrained(base, str(folder))
 
 
 def _token_count(dataset: Any) -> int:
@@ -191,79 +105,6 @@ def _starting_models(method: MethodConfig, profile: Profile, out_dir: Path) -> t
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=profile.budget.gradient_checkpointing)
         return model, None, start
     return load_model(start, bf16=profile.budget.bf16), None, start
-
-
-def kto_weights(rows: list[dict[str, Any]]) -> tuple[float, float]:
-    """Phase 3's weighting (desirable x weight over undesirable x weight in [1, 4/3]) for
-    the rows actually trained on."""
-    from canvas_pipeline.data.phase3.build import kto_weights as weights_for_counts
-
-    desirable = sum(bool(r["label"]) for r in rows)
-    if not desirable or desirable == len(rows):
-        raise ValueError("KTO train rows need both desirable and undesirable examples")
-    return weights_for_counts(desirable, len(rows) - desirable)
-
-
-def complete_checkpoints(folder: Path) -> list[tuple[int, Path]]:
-    """The `checkpoint-N` folders under `folder` whose save finished, by step: the Trainer
-    writes `trainer_state.json` last, so a run killed mid-save leaves a folder without a
-    readable one, which is skipped."""
-    complete: list[tuple[int, Path]] = []
-    for path in Path(folder).glob("checkpoint-*") if Path(folder).is_dir() else []:
-        step = path.name.removeprefix("checkpoint-")
-        try:
-            json.loads((path / "trainer_state.json").read_text())
-        except (OSError, ValueError):
-            continue
-        if step.isdigit():
-            complete.append((int(step), path))
-    return sorted(complete)
-
-
-def last_complete_checkpoint(folder: Path) -> Path | None:
-    """The highest-step complete `checkpoint-N` under `folder` (what a killed run resumes from)."""
-    complete = complete_checkpoints(folder)
-    return complete[-1][1] if complete else None
-
-
-STEPS_FOLDER = "steps"
-# What a trainer checkpoint holds besides the weights and config: resume state only.
-_RESUME_STATE = ("optimizer.pt", "scheduler.pt", "rng_state", "trainer_state.json", "training_args.bin")
-
-
-def step_dir(checkpoint: Path, step: int) -> Path:
-    """Where a checkpoint folder keeps its intermediate step `step` (a selection candidate)."""
-    return Path(checkpoint) / STEPS_FOLDER / str(step)
-
-
-def step_candidates(checkpoint: Path) -> list[int]:
-    """The intermediate steps a checkpoint folder keeps, ascending (its own weights are the last step)."""
-    root = Path(checkpoint) / STEPS_FOLDER
-    steps = [int(p.name) for p in root.iterdir() if p.name.isdigit()] if root.is_dir() else []
-    return sorted(s for s in steps if (step_dir(checkpoint, s) / MANIFEST).is_file())
-
-
-def _export_steps(source: Path, final_step: int, dest: Path, tokenizer: Any, manifest: dict[str, Any]) -> list[int]:
-    """Copy every complete trainer checkpoint before `final_step` under `source` into
-    `dest/steps/N` (weights, config, the tokenizer and a manifest naming the step)."""
-    import shutil
-
-    exported = []
-    for step, path in complete_checkpoints(source):
-        if step >= final_step:
-            continue
-        folder = step_dir(dest, step)
-        folder.mkdir(parents=True)
-        for item in path.iterdir():
-            if item.is_file() and not item.name.startswith(_RESUME_STATE):
-                shutil.copy2(item, folder / item.name)
-        tokenizer.save_pretrained(str(folder))
-        step_manifest = {**manifest, "step": step, "final_step": final_step}
-        if "lineage" in manifest:
-            step_manifest["lineage"] = {**manifest["lineage"], "checkpoint": weights_fingerprint(folder)}
-        (folder / MANIFEST).write_text(json.dumps(step_manifest, indent=1, sort_keys=True, default=str))
-        exported.append(step)
-    return exported
 
 
 def _on_every_rank(trainer: Any, value: T) -> T:
@@ -310,15 +151,6 @@ def _replicas_agree(trainer: Any, method: str) -> dict[str, Any] | None:
             f"ran as {wrapper}, so gradients were not synchronised"
         )
     return {"world_size": len(digests), "wrapper": wrapper, "replicas_agree": True, "weights_sha256": digests[0]}
-
-
-def _drop_resume_points(work: Path) -> None:
-    """Once the checkpoint is written, its trainer states are spent: the next
-    materialization (new data, new code) must train from the start, not resume."""
-    import shutil
-
-    for path in [*work.glob("checkpoint-*"), *work.glob("round-*/checkpoint-*")]:
-        shutil.rmtree(path, ignore_errors=True)
 
 
 def _train_once(trainer: Any, folder: Path, log: Log) -> tuple[Any, float]:
@@ -617,7 +449,7 @@ def train_method(
                 "lineage": lineage,
             }
             if budget.keep_step_checkpoints:
-                metadata["step_candidates"] = _export_steps(
+                metadata["step_candidates"] = export_steps(
                     Path(trainer.args.output_dir), final_step, folder, tokenizer, manifest
                 )
             manifest["step"] = final_step
@@ -626,7 +458,7 @@ def train_method(
 
         if main:
             atomic_write_dir(dest, write)
-            _drop_resume_points(work)
+            drop_resume_points(work)
         trainer.accelerator.wait_for_everyone()
         metadata["wall_s"] = time.perf_counter() - started
         return TrainingReport(method.name, profile.name, dest, metadata, [*([g3] if g3 else []), *gates])

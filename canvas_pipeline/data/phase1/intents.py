@@ -14,8 +14,8 @@ from datetime import datetime, time, timedelta
 from typing import Any
 
 from canvas_pipeline.data.backend import PriorityPair, item_label, parse_iso
+from canvas_pipeline.data.held_out_phrasings import HELD_OUT_OFF_TOPIC, HeldOutPhrasebook
 from canvas_pipeline.data.phase1.dialogue import Dialogue, NotApplicable
-from canvas_pipeline.data.phase4.phrasings import HELD_OUT_OFF_TOPIC, HeldOutPhrasebook
 from canvas_pipeline.data.student_view import LOCAL_TZ, Course, Item, human_date, human_time, local_iso
 
 # ------------------------------------------------------------------ helpers

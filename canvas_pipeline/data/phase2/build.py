@@ -16,17 +16,17 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from canvas_pipeline.data.balance import tool_balance
 from canvas_pipeline.data.phase1.dialogue import NotApplicable
 from canvas_pipeline.data.phase2.axes import calls_in, violated_axes
 from canvas_pipeline.data.phase2.mutations import MUTATIONS, Mutation, by_axis, directions
 from canvas_pipeline.data.phase2.points import DecisionPoint, assistant_calls, assistant_text, decision_points
 from canvas_pipeline.data.phase2.pool import SplitPool
 from canvas_pipeline.data.stage import Quarantine, StageReport, report_from
-from canvas_pipeline.guardrails.checks import g4_tool_balance, g7_known_tools, g8_round_trip
-from canvas_pipeline.guardrails.inputs import sample_from_row
-from canvas_pipeline.tools.chat_format import tools_json
+from canvas_pipeline.tools.chat_format import message_calls, render_conversation, tools_json
 from canvas_pipeline.tools.codec import ToolCall
 from canvas_pipeline.tools.registry import load_registry
+from canvas_pipeline.tools.validity import envelope_problems, round_trip_problem, text_call_names
 
 STAGE = "phase2/dpo_pairs"
 EDIT_ORDER = {1: 0, 7: 0, 3: 1, 2: 2}
@@ -69,20 +69,38 @@ class Phase2Result:
     report: StageReport
 
 
+def _source_problem(row: dict[str, Any]) -> tuple[str, str] | None:
+    """(guardrail, reason) for a phase-1 row whose calls are malformed: a tool the registry
+    lacks (G7), or a call or envelope that does not round-trip (G8); None for a sound row."""
+    ref = f"phase1:{row['id']}"
+    calls = [c for message in row["messages"] for c in message_calls(message)]
+    text = render_conversation(row["messages"])
+    written = text_call_names(text)
+    names = written if written is not None else [c.name for c in calls]
+    if unknown := [name for name in names if name not in load_registry()]:
+        return "G7", "; ".join(f"{ref}: {name}" for name in unknown)
+    problems = [problem for call in calls if (problem := round_trip_problem(call)) is not None]
+    problems += envelope_problems(text)[1]
+    return ("G8", "; ".join(f"{ref}: {problem}" for problem in problems)) if problems else None
+
+
 def usable_sources(phase1_rows: Sequence[dict[str, Any]], quarantine: Quarantine) -> list[dict[str, Any]]:
-    """Phase-1 rows that pass G7 and G8 on their own; the rest are quarantined. The whole set
-    must pass G4, or nothing is built from it."""
-    samples = [sample_from_row("phase1", "sft", row, row["id"]) for row in phase1_rows]
-    g4 = g4_tool_balance([s for s in samples if s.split == "train"], load_registry().names)
-    if not g4.passed:
-        raise ValueError(f"phase 1 fails G4, no preference pairs are built from it: {list(g4.details)}")
+    """Phase-1 rows whose calls are well formed (G7, G8) on their own; the rest are
+    quarantined. The train rows' calls must cover the tools evenly (G4's measure), or
+    nothing is built from them."""
+    missing = [row.get("id", i) for i, row in enumerate(phase1_rows) if not {"id", "split", "messages"} <= row.keys()]
+    if missing:
+        raise ValueError(f"phase 1 rows without id, split or messages: {missing[:5]}")
+    train_calls = Counter(
+        c.name for row in phase1_rows if row["split"] == "train" for m in row["messages"] for c in message_calls(m)
+    )
+    balance = tool_balance(train_calls, load_registry().names)
+    if not balance.balanced:
+        raise ValueError(f"phase 1 fails G4, no preference pairs are built from it: {list(balance.problems)}")
     kept = []
-    for row, sample in zip(phase1_rows, samples, strict=True):
-        failures = [r for r in (g7_known_tools([sample], load_registry()), g8_round_trip([sample])) if not r.passed]
-        if failures:
-            quarantine.add(
-                f"source_fails_{failures[0].id}", "; ".join(failures[0].details), source="phase1", record_id=row["id"]
-            )
+    for row in phase1_rows:
+        if (problem := _source_problem(row)) is not None:
+            quarantine.add(f"source_fails_{problem[0]}", problem[1], source="phase1", record_id=row["id"])
             continue
         kept.append(row)
     return kept

@@ -27,10 +27,10 @@ from typing import Any
 
 import polars as pl
 
+from canvas_pipeline.data.held_out_phrasings import HeldOutPhrasebook
 from canvas_pipeline.data.phase1.build import Phase1Config, Quotas, SplitGenerator, assign_course_splits, pairs_by_split
 from canvas_pipeline.data.phase4.accepted import widen_accepted
 from canvas_pipeline.data.phase4.overlap import response_entities
-from canvas_pipeline.data.phase4.phrasings import HeldOutPhrasebook
 from canvas_pipeline.data.pii import Scrubber
 from canvas_pipeline.data.stage import Quarantine, StageReport, report_from
 from canvas_pipeline.data.student_view import views_from_items
