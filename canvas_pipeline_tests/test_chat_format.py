@@ -211,15 +211,23 @@ CONVERSATIONS: dict[str, tuple[list[Message], bool]] = {
 # this renderer did before it followed v5; the last shows v5 writing None as the codec does.
 # (messages, the tail v5 renders, whether the first template revision renders it differently)
 LIST_COURSES = tool_call("c1", "canvas.list_courses", {"active_only": True})
+
+
+def courses_listed(content: str, then: Message) -> list[Message]:
+    """The user asks; the model writes `content` and calls canvas.list_courses; the tool
+    answers `[]`; then `then`."""
+    return [
+        USER,
+        {"role": "assistant", "content": content, "tool_calls": [LIST_COURSES]},
+        {"role": "tool", "tool_call_id": "c1", "content": "[]"},
+        then,
+    ]
+
+
 V5_SHAPES: dict[str, tuple[list[Message], str, bool]] = {
     # v5 leaves a model message that runs on into another assistant message open: one turn
     "text plus calls, then another assistant message": (
-        [
-            USER,
-            {"role": "assistant", "content": "Let me check.", "tool_calls": [LIST_COURSES]},
-            {"role": "tool", "tool_call_id": "c1", "content": "[]"},
-            {"role": "assistant", "content": "You have none."},
-        ],
+        courses_listed("Let me check.", {"role": "assistant", "content": "You have none."}),
         "<|turn>model\n<|tool_call>call:canvas.list_courses{active_only:true}<tool_call|><|tool_response>response:"
         'canvas.list_courses{value:<|"|>[]<|"|>}<tool_response|>Let me check.You have none.<turn|>\n',
         True,
@@ -231,12 +239,7 @@ V5_SHAPES: dict[str, tuple[list[Message], str, bool]] = {
     ),
     # v5 closes the model turn when the responses are followed by a user (or system) turn
     "tool responses followed directly by a user turn": (
-        [
-            USER,
-            {"role": "assistant", "content": "", "tool_calls": [LIST_COURSES]},
-            {"role": "tool", "tool_call_id": "c1", "content": "[]"},
-            {"role": "user", "content": "Hello?"},
-        ],
+        courses_listed("", {"role": "user", "content": "Hello?"}),
         '<|tool_response>response:canvas.list_courses{value:<|"|>[]<|"|>}<tool_response|><turn|>\n'
         "<|turn>user\nHello?<turn|>\n",
         True,

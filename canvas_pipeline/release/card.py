@@ -192,7 +192,7 @@ def verdict_source(verdict: InformationalVerdict) -> str:
     """Where a G9/G10 verdict comes from, without local paths: the release's own run, or the
     check report (`guardrails.json`) and when it ran."""
     if verdict.source == "check report":
-        name = Path(verdict.report).name if verdict.report else "guardrails.json"
+        name = Path(verdict.check_report).name if verdict.check_report else "guardrails.json"
         return f"`canvas-train check` report `{name}` of {verdict.checked_at or 'unknown date'}, on this data"
     return "the release's own run" if verdict.source == "release" else "no check report on this data"
 

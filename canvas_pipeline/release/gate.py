@@ -57,6 +57,7 @@ G9/G10 verdicts and whether the release is to be published.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -189,7 +190,7 @@ def read_check_report(data_dir: Path, profile: str) -> CheckEvidence:
 class InformationalVerdict:
     """The release's verdict on G9 or G10: `status` PASS, FAIL or NOT RUN; `waiver` the
     reason it was waived by name (NOT RUN only); `source` where the verdict comes from
-    ("release": its own run, "check report": `report` at `checked_at`, "none")."""
+    ("release": its own run, "check report": `check_report` at `checked_at`, "none")."""
 
     id: str
     name: str
@@ -197,7 +198,7 @@ class InformationalVerdict:
     source: str
     detail: str
     waiver: str | None = None
-    report: str | None = None
+    check_report: str | None = None
     checked_at: str | None = None
 
     @property
@@ -214,21 +215,11 @@ class InformationalVerdict:
     @property
     def where(self) -> str:
         if self.source == "check report":
-            return f"check report {self.report} ({self.checked_at or 'undated'})"
+            return f"check report {self.check_report} ({self.checked_at or 'undated'})"
         return "the release's own run" if self.source == "release" else "no evidence"
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "name": self.name,
-            "status": self.status,
-            "label": self.label,
-            "waiver": self.waiver,
-            "source": self.source,
-            "check_report": self.report,
-            "checked_at": self.checked_at,
-            "detail": self.detail,
-        }
+        return {**dataclasses.asdict(self), "label": self.label}
 
 
 def _report_detail(record: Mapping[str, Any]) -> str:
@@ -247,7 +238,7 @@ def informational_verdicts(
     own = {r.id: r for r in guardrails}
     theirs = evidence.results if evidence is not None and evidence.usable else {}
     waived = evidence.waived if evidence is not None and evidence.usable else {}
-    where = {"report": str(evidence.path), "checked_at": evidence.checked_at} if evidence is not None else {}
+    where = {"check_report": str(evidence.path), "checked_at": evidence.checked_at} if evidence is not None else {}
     verdicts = []
     for gid in INFORMATIONAL:
         mine, record = own.get(gid), theirs.get(gid, {})
@@ -419,8 +410,6 @@ def lineage_g3(registry_g3: GuardrailResult, steps: Sequence[LineageStep]) -> Gu
 def _registry_results(out_dir: Path, profile: str, tokenizer_dir: Path | None) -> dict[str, GuardrailResult]:
     """Every registry guardrail but G5 on the data folder, each run on its own so one that
     raises is NOT RUN with the error instead of hiding the others."""
-    import dataclasses
-
     from canvas_pipeline.cli_args import build_parser
     from canvas_pipeline.guardrails.inputs import Bundle, DataDirError, load_bundle
     from canvas_pipeline.guardrails.registry import GUARDRAILS, run_guardrails
