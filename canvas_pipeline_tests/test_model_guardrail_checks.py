@@ -1,4 +1,5 @@
-"""G5, G9 and G10 as asset checks: every guardrail G1-G14 is a check in the definitions;
+"""G3, G5, G9 and G10 as asset checks: every guardrail G1-G14 is a check in the definitions;
+G3 judges the base model's bench record (blocking; a missing record is NOT RUN, not an error);
 G5 judges the dry run of the method a checkpoint run trained (blocking), G9 that
 method's mini-train (WARN, left out of README command 1's jobs), G10 the container
 images; a guardrail that cannot run is reported not passed, NOT RUN, with the reason.
@@ -17,7 +18,7 @@ import pytest
 
 from canvas_pipeline.definitions import defs
 from canvas_pipeline.defs import checks_models
-from canvas_pipeline.defs.assets_training import CHECKPOINT_KEY, METHOD_PARTITIONS
+from canvas_pipeline.defs.assets_training import BASE_BENCH_KEY, CHECKPOINT_KEY, METHOD_PARTITIONS, g3_base_bench
 from canvas_pipeline.defs.checks_models import g5_checkpoint, g5_sft, g9_checkpoint, g9_sft
 from canvas_pipeline.defs.keys import SFT_KEY
 from canvas_pipeline.defs.project import CONTAINERS_KEY, g10_containers_check
@@ -75,10 +76,11 @@ def stand_in_sft() -> None:
 
 
 def _evaluate(
-    out: Path, assets: list[Any], partition: str | None = None, profile: str = "tiny"
+    out: Path, assets: list[Any], partition: str | None = None, profile: str = "tiny", selection: Any = None
 ) -> dg.AssetCheckEvaluation:
     result = dg.materialize(
         assets,
+        selection=selection,
         partition_key=partition,
         resources={"data": DataSettings(out_dir=str(out)), "model": ModelSettings(profile=profile)},
         instance=dg.DagsterInstance.ephemeral(),
@@ -188,3 +190,29 @@ def test_g10_without_a_container_engine_is_not_run_and_not_passed(monkeypatch: p
     assert evaluation.passed is False and evaluation.severity == dg.AssetCheckSeverity.ERROR
     assert meta["status"] == "NOT RUN" and "engine layer (b) not run" in meta["reason"]
     assert "layer (a) passed" in meta["reason"]
+
+
+@pytest.mark.parametrize(
+    ("record", "status"),
+    [
+        (None, "NOT RUN"),
+        ("{not json", "NOT RUN"),
+        (json.dumps({"summary": {"tool_selection_accuracy": 0.12, "items": 50}}), "FAIL"),
+        (json.dumps({"summary": {"tool_selection_accuracy": 0.5, "items": 50}}), "PASS"),
+    ],
+)
+def test_g3_judges_the_base_bench_record_and_reports_a_missing_one_not_run(
+    tmp_path: Path, record: str | None, status: str
+) -> None:
+    from canvas_pipeline.data.layout import base_bench_path
+
+    if record is not None:
+        base_bench_path(tmp_path, "tiny").parent.mkdir(parents=True)
+        base_bench_path(tmp_path, "tiny").write_text(record)
+    checks_only = dg.AssetSelection.checks(g3_base_bench)
+    evaluation = _evaluate(tmp_path, [dg.AssetSpec(BASE_BENCH_KEY), g3_base_bench], selection=checks_only)
+    meta = _meta(evaluation)
+    assert evaluation.passed is (status == "PASS") and evaluation.severity == dg.AssetCheckSeverity.ERROR
+    assert meta["status"] == status
+    if status == "NOT RUN":
+        assert str(base_bench_path(tmp_path, "tiny")) in meta["reason"]

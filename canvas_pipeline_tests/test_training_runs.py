@@ -336,7 +336,10 @@ def test_sft_keeps_its_intermediate_steps_as_selection_candidates_and_the_bench_
         "tiny",
         dataclasses.replace(tiny, budget=dataclasses.replace(tiny.budget, reference=reference)),
     )
-    train_method("sft", out, out, "tiny", require_g3=False, log=lambda _line: None)
+    report = train_method("sft", out, out, "tiny", require_g3=False, log=lambda _line: None)
+    # the gates that ran, as they judged: G3 was skipped, so only G12, G2 and the dry run's G5
+    assert {g.id: g.status for g in report.gates} == {"G12": "PASS", "G2": "PASS", "G5": "PASS"}
+    assert report.gates[-1].value["sft"] == round(report.metadata["g5_dry_run"]["grad_norm"], 4)
     folder = checkpoint_dir(out, "tiny", "sft")
     assert step_candidates(folder) == [4]
     manifest = read_manifest(step_dir(folder, 4))

@@ -82,7 +82,12 @@ def _g3(bundle: Bundle, config: CheckConfig) -> GuardrailResult:
     path = base_bench_path(bundle.data_dir, config.profile)
     if not path.is_file():
         return not_run("G3", "base model bench score", ">= 20% tool selection", f"no {path}: run eval/base_bench")
-    return checks.g3_base_bench(json.loads(path.read_text())["summary"])
+    try:
+        summary = json.loads(path.read_text())["summary"]
+    except (ValueError, KeyError, TypeError) as error:
+        reason = f"{path} is not a bench record ({type(error).__name__}: {error}): run eval/base_bench again"
+        return not_run("G3", "base model bench score", ">= 20% tool selection", reason)
+    return checks.g3_base_bench(summary)
 
 
 def _g5(bundle: Bundle, config: CheckConfig) -> GuardrailResult:

@@ -21,7 +21,9 @@ def read_manifest(folder: Path) -> dict[str, Any]:
 
 
 def load_checkpoint(folder: Path) -> Any:
-    """The trained model of a checkpoint folder: full weights, or base + adapter."""
+    """The trained model of a checkpoint folder: full weights, or base + adapter. A folder
+    whose weights or adapter cannot be loaded (truncated, corrupt) raises ValueError naming
+    it, as a corrupt model folder does."""
     from canvas_pipeline.training.model import load_model
 
     manifest = read_manifest(folder)
@@ -30,7 +32,10 @@ def load_checkpoint(folder: Path) -> Any:
     from peft import PeftModel
 
     base = load_model(Path(manifest["base"]), quantize_4bit=manifest["adapter"] == "qlora")
-    return PeftModel.from_pretrained(base, str(folder))
+    try:
+        return PeftModel.from_pretrained(base, str(folder))
+    except Exception as exc:  # safetensors raises a bare SafetensorError for a truncated file
+        raise ValueError(f"the {manifest['adapter']} adapter in {folder} cannot be loaded: {exc}") from exc
 
 
 def complete_checkpoints(folder: Path) -> list[tuple[int, Path]]:

@@ -24,6 +24,7 @@ from canvas_pipeline.data.layout import (
     run_dir,
 )
 from canvas_pipeline.data.lineage import code_version, folder_fingerprint
+from canvas_pipeline.guardrails.checks import g5_dry_runs
 from canvas_pipeline.guardrails.result import GuardrailResult
 from canvas_pipeline.training.checkpoints import (
     drop_resume_points,
@@ -366,6 +367,7 @@ def train_method(
             atomic_write_text(work / DRY_RUN_RECORD, json.dumps(record, indent=1))
         if not g5.passed:
             raise GateError(None, f"G5 stops {method.name}: {g5.reason()}")
+        gates.append(g5_dry_runs({method.name: record}))
         sppo_rounds: list[dict[str, Any]] = []
         if method.rounds > 1:
             sppo_rounds, (trainer, output), train_wall, tokens = _sppo_rounds(
