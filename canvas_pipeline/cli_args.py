@@ -88,6 +88,11 @@ def build_parser(handlers: Mapping[str, Handler] | None = None) -> argparse.Argu
     train.add_argument("--seed", type=int, default=0, help="seed for subsets and training (default 0)")
     train.add_argument("--max-steps", type=int, help="optimizer steps (default: the profile's budget for the method)")
     train.add_argument(
+        "--self-play-points",
+        type=int,
+        help="sppo: decision points the current policy answers before each later round (default 256)",
+    )
+    train.add_argument(
         "--skip-g3",
         action="store_true",
         help="train even if the base model's bench record is missing or below G3 (recorded as skipped)",

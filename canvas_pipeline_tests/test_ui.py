@@ -31,6 +31,7 @@ from typing import Any
 import pytest
 import requests
 
+from canvas_pipeline.defs.assets_data import RAW_KEY, SCRUBBED_KEY
 from canvas_pipeline.defs.automation import DATA_SCHEDULE_NAME, RAW_DIR_SENSOR_NAME
 from canvas_pipeline_tests.test_dagster_runs import BIN, REPO_ROOT, _default_signals
 
@@ -67,6 +68,8 @@ ASSETS_QUERY = """
       ... on AssetCheckNeedsUserCodeUpgrade { message }
       ... on AssetCheckNeedsAgentUpgradeError { message } } } }
 """
+
+UI_RUN_ASSETS = (RAW_KEY, SCRUBBED_KEY)
 
 LAUNCH_RUN_MUTATION = """
 mutation LaunchRun($executionParams: ExecutionParams!) {
@@ -335,6 +338,9 @@ def _serves_the_definitions_and_runs_data_job(server: DagsterDev) -> None:
                     "repositoryLocationName": server.location,
                     "repositoryName": server.repository,
                     "jobName": "data_job",
+                    # the job's first two assets: launching through the daemon is what is
+                    # tested here (the whole data_job runs in test_dagster_runs.py)
+                    "assetSelection": [{"path": list(key.path)} for key in UI_RUN_ASSETS],
                 },
                 "runConfigData": {},
             }
@@ -362,11 +368,12 @@ def _serves_the_definitions_and_runs_data_job(server: DagsterDev) -> None:
             f"\n----- the run's errors -----\n{server.run_errors(run_id)}"
         )
     materialized = {"/".join(m["assetKey"]["path"]) for m in run["assetMaterializations"]}
-    data_job_assets = defs.resolve_job_def("data_job").asset_layer.selected_asset_keys
-    assert materialized == {k.to_user_string() for k in data_job_assets}
+    assert materialized == {k.to_user_string() for k in UI_RUN_ASSETS}
+    assert set(UI_RUN_ASSETS) < defs.resolve_job_def("data_job").asset_layer.selected_asset_keys
     # the run worker got the server's environment: it wrote under CANVAS_OUT_DIR
-    assert (server.out / "phase1" / "sft_trajectories.jsonl").stat().st_size > 0
-    assert (server.out / "phase4" / "benchmark.jsonl").stat().st_size > 0
+    assert (server.out / "raw" / "canvas_items.parquet").stat().st_size > 0
+    assert (server.out / "curated" / "scrubbed_items.parquet").stat().st_size > 0
+    assert not (server.out / "phase1").exists()
 
 
 # -------------------------------------------------------- headless Chromium over CDP

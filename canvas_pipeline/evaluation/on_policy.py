@@ -297,11 +297,15 @@ def write_on_policy_stage(out_dir: Path, profile: str, config: OnPolicyConfig, l
 SELF_PLAY_POINTS = 256
 
 
-def self_play(out_dir: Path, config: OnPolicyConfig) -> Any:
+def self_play(out_dir: Path, config: OnPolicyConfig, points: int | None = None) -> Any:
     """SPPO's self-play for `training.run.train_method`: before each later round the current
     policy answers a fresh seeded sample of the train split's decision points (greedy and
     sampled, as the stage does) and its judged wrong answers, each against the trajectory's
-    own turn, are that round's pairs."""
+    own turn, are that round's pairs. `points`: the decision points each round answers
+    (default SELF_PLAY_POINTS)."""
+    points = SELF_PLAY_POINTS if points is None else points
+    if points < 1:
+        raise ValueError(f"self-play needs at least one decision point a round, not {points}")
     from dataclasses import replace
 
     from canvas_pipeline.data.io import read_jsonl
@@ -311,7 +315,7 @@ def self_play(out_dir: Path, config: OnPolicyConfig) -> Any:
     def play(model: Any, tokenizer: Any, round_index: int) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         if not rows:
             rows.extend(read_jsonl(Path(out_dir) / "phase1/sft_trajectories.jsonl"))
-        round_config = replace(config, points=SELF_PLAY_POINTS, seed=config.seed * 1000 + round_index)
+        round_config = replace(config, points=points, seed=config.seed * 1000 + round_index)
         result = on_policy_rows(model, tokenizer, rows, round_config)
         keys = ("points_answered", "answers", "answers_wrong", "wrong_share")
         return result.pairs, {k: result.report[k] for k in keys}
