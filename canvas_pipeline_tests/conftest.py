@@ -16,6 +16,27 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
 
 from canvas_pipeline.data import stages  # noqa: E402
 
+# The modules that take minutes of one worker, longest first (the slowest-tests list at the
+# end of a run shows them). They start first, and the many short modules fill in around
+# them instead of leaving one worker alone with a long module at the end of the run.
+LONG_MODULES = (
+    "test_training_runs",
+    "test_training_g9",
+    "test_dagster_runs",
+    "test_check_cli",
+    "test_release",
+    "test_ui",
+    "test_phase2_4",
+    "test_external_items",
+    "test_lineage",
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    rank = {name: i for i, name in enumerate(LONG_MODULES)}
+    items[:] = sorted(items, key=lambda item: rank.get(item.path.stem, len(rank)))
+
+
 settings.register_profile("ci", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("ci")
 
