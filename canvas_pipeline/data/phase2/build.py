@@ -24,7 +24,7 @@ from canvas_pipeline.data.phase2.points import DecisionPoint, assistant_calls, a
 from canvas_pipeline.data.phase2.pool import SplitPool
 from canvas_pipeline.data.stage import Quarantine, StageReport, report_from
 from canvas_pipeline.tools.chat_format import message_calls, render_conversation, tools_json
-from canvas_pipeline.tools.codec import ToolCall
+from canvas_pipeline.tools.codec import SerializeError, ToolCall
 from canvas_pipeline.tools.registry import load_registry
 from canvas_pipeline.tools.validity import envelope_problems, round_trip_problem, text_call_names
 
@@ -74,7 +74,10 @@ def _source_problem(row: dict[str, Any]) -> tuple[str, str] | None:
     lacks (G7), or a call or envelope that does not round-trip (G8); None for a sound row."""
     ref = f"phase1:{row['id']}"
     calls = [c for message in row["messages"] for c in message_calls(message)]
-    text = render_conversation(row["messages"])
+    try:
+        text = render_conversation(row["messages"])
+    except SerializeError as error:  # a value with no written form (NaN, too deep): no call can carry it
+        return "G8", f"{ref}: cannot be rendered ({error})"
     written = text_call_names(text)
     names = written if written is not None else [c.name for c in calls]
     if unknown := [name for name in names if name not in load_registry()]:
