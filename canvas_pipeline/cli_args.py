@@ -86,7 +86,11 @@ def build_parser(handlers: Mapping[str, Handler] | None = None) -> argparse.Argu
     train.add_argument("--data-dir", required=True, help="folder with the datasets and the base model")
     train.add_argument("--profile", default="tiny", help="model profile (default tiny)")
     train.add_argument("--seed", type=int, default=0, help="seed for subsets and training (default 0)")
-    train.add_argument("--max-steps", type=int, help="optimizer steps (default: the profile's budget for the method)")
+    train.add_argument(
+        "--max-steps",
+        type=int,
+        help="optimizer steps (default: the profile's budget for the method); the train rows scale with them",
+    )
     train.add_argument(
         "--self-play-points",
         type=int,

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import shutil
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 from hypothesis import HealthCheck, settings
 
 # Each of pytest-xdist's two workers (and what it launches) computes on one core: two
@@ -68,12 +70,27 @@ def shared_canvas_dir() -> Path:
     return path
 
 
+def built_once(tmp_path_factory: pytest.TempPathFactory, name: str, build: Callable[[Path], object]) -> Path:
+    """The folder `name`, built by `build` once per test session, by whichever pytest-xdist
+    worker asks first while the others wait on a file lock (the pattern pytest-xdist
+    documents for session fixtures). Tests only read it; a test that plants a failure
+    works on a copy."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the session's folder, shared by the workers
+    folder, done = root / name, root / f"{name}.built"
+    with FileLock(str(root / f"{name}.lock")):
+        if not done.exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            build(folder)
+            done.touch()
+    return folder
+
+
 @pytest.fixture(scope="session")
 def real_slice(shared_canvas_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """raw -> scrubbed -> phases 1-4 on the real exports with the default configuration."""
-    out = tmp_path_factory.mktemp("real_slice")
-    build_all(out, shared_canvas_dir)
-    return out
+    return built_once(tmp_path_factory, "real_slice", lambda out: build_all(out, shared_canvas_dir))
 
 
 def build_all(out: Path, raw_dir: Path | None, seed: int = 0) -> Path:
@@ -86,4 +103,4 @@ def tiny_tokenizer_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The tiny profile's tokenizer, built once for the session."""
     from canvas_pipeline.training.tokenizer import build_tokenizer
 
-    return build_tokenizer("tiny", tmp_path_factory.mktemp("tiny") / "tokenizer")
+    return built_once(tmp_path_factory, "tiny_tokenizer", lambda folder: build_tokenizer("tiny", folder))

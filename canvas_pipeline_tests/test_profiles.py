@@ -103,3 +103,17 @@ def test_profiles_differ_by_configuration_only() -> None:
     assert tiny["head_dim"] == 32 and not tiny.get("per_layer_config"), "the global layer's head dim shrunk to 32 too"
     with pytest.raises(ValueError, match="unknown profile"):
         get_profile("e4b")
+
+
+def test_a_step_override_scales_the_train_rows_with_the_steps() -> None:
+    """`canvas-train train --max-steps N` draws the rows N steps consume under the budget,
+    not the whole budget's rows: 8 of the tiny reference budget's 128 steps take 512 of its
+    8192 rows; an epoch budget (no step count) keeps its rows."""
+    reference = get_profile("tiny").budget.reference
+    assert reference is not None and (reference.max_steps, reference.train_rows) == (128, 8192)
+    short = reference.with_steps(8)
+    assert (short.max_steps, short.train_rows) == (8, 512)
+    assert short.train_rows == short.max_steps * short.batch_size * short.grad_accum
+    assert reference.with_steps(3).train_rows == 192 and reference.with_steps(256).train_rows == 16384
+    epochs = get_profile("e2b").budget
+    assert epochs.with_steps(10).train_rows == epochs.train_rows and epochs.with_steps(10).max_steps == 10

@@ -10,9 +10,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.feature_extraction.text import CountVectorizer
 
 from canvas_pipeline.guardrails import CheckConfig, load_bundle, run_guardrails
-from canvas_pipeline.guardrails.shortcuts import AXIS_THRESHOLD, CONTEXT_AXES, OVERALL_THRESHOLD
+from canvas_pipeline.guardrails.shortcuts import (
+    AXIS_THRESHOLD,
+    CONTEXT_AXES,
+    MIN_DF,
+    OVERALL_THRESHOLD,
+    TOKEN_PATTERN,
+    NgramCounts,
+)
 
 MARKER = "Sure!"
 
@@ -76,3 +86,35 @@ def test_too_few_pairs_to_score_is_not_run_not_pass(real_slice: Path, tmp_path: 
     (folder / "phase2" / "dpo_pairs.jsonl").write_text("\n".join(lines) + "\n")
     result = _g14(folder)
     assert result.passed is None and result.status == "NOT RUN" and "phase2" in result.reason
+
+
+WORDS = st.sampled_from(["call", "canvas.get_assignments", "<|tool_call>", "{", "}", "7", "due", "Sure", "!", "x_y"])
+
+
+@settings(max_examples=60)
+@given(
+    texts=st.lists(st.lists(WORDS, min_size=0, max_size=8).map(" ".join), min_size=2, max_size=12),
+    data=st.data(),
+)
+def test_one_count_matrix_gives_each_fold_the_features_of_a_vectorizer_fitted_on_it(
+    texts: list[str], data: st.DataObject
+) -> None:
+    """G14 counts every text's n-grams once; a fold's features are the columns two of its
+    training texts hold. Those are exactly the features, in the order, and the counts of a
+    `CountVectorizer(min_df=2)` fitted on the fold's texts, for the fold's texts and for
+    held-out ones."""
+    fold = data.draw(st.lists(st.sampled_from(texts), min_size=1, max_size=len(texts)))
+    held = data.draw(st.lists(st.sampled_from(texts), min_size=1, max_size=4))
+    ngrams = NgramCounts(texts)
+    fitted = CountVectorizer(token_pattern=TOKEN_PATTERN, lowercase=False, ngram_range=(1, 2), min_df=MIN_DF)
+    try:
+        fitted.fit(fold)
+    except ValueError:  # no n-gram in two of the fold's texts
+        with pytest.raises(ValueError, match="no n-gram occurs"):
+            ngrams.fold_columns(fold)
+        return
+    columns = ngrams.fold_columns(fold)
+    for subset in (fold, held):
+        ours = ngrams.counts(subset)[:, columns].toarray()
+        assert (ours == fitted.transform(subset).toarray()).all()
+    assert len(columns) == len(fitted.vocabulary_)

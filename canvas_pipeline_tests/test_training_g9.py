@@ -140,3 +140,32 @@ def test_factory_refuses_a_trainer_without_eval_data(real_slice: Path, tiny_toke
     }
     with pytest.raises(EvalDatasetError, match="not item-disjoint"):
         build_trainer(method, profile, train_dataset=train, eval_dataset=evals, item_ids=leaked, **common)
+
+
+def test_reference_log_probs_computed_once_judge_as_the_reference_model_does(
+    real_slice: Path, tiny_tokenizer_dir: Path, tmp_path: Path
+) -> None:
+    """The mini-trains judge every preference method on the same pairs against the same
+    start model, so its log-probs are computed once and handed on: the margins are the ones
+    the reference model itself gives, and log-probs of other pairs are refused."""
+    import torch
+
+    from canvas_pipeline.training.model import load_model
+    from canvas_pipeline.training.preference_eval import completion_logps, pair_examples, pair_margins
+    from canvas_pipeline.training.tokenizer import load_tokenizer
+
+    start = mini.save_start_model(tiny_tokenizer_dir, tmp_path / "start")
+    policy, reference = load_model(start), load_model(start)
+    torch.manual_seed(0)
+    with torch.no_grad():  # the policy moved away from its reference
+        for weight in policy.parameters():
+            weight.add_(0.01 * torch.randn_like(weight))
+    tokenizer = load_tokenizer(start)
+    pairs = mini._mini_data(real_slice, "dpo", 0).eval_rows[:6]
+    for per_token in (False, True):
+        logps = completion_logps(reference, tokenizer, pair_examples(pairs), per_token=per_token)
+        direct = pair_margins(policy, reference, tokenizer, pairs, 0.1, per_token)
+        assert pair_margins(policy, None, tokenizer, pairs, 0.1, per_token, logps) == direct
+        assert direct["all"]["margin"] != 0.0
+    with pytest.raises(ValueError, match="10 reference log-probs for 12 completions"):
+        pair_margins(policy, None, tokenizer, pairs, 0.1, False, logps[:10])

@@ -170,8 +170,8 @@ def test_full_sft_then_on_policy_data_then_iterative_sppo_from_the_cli(train_out
     assert sft.returncode == 0, sft.stdout[-2000:] + sft.stderr[-2000:]
     metrics = read_manifest(checkpoint_dir(train_out, "tiny", "sft"))["metrics"]
     assert metrics["adapter"] == "full" and metrics["trainable_parameters"] == metrics["total_parameters"]
-    # the reference budget (64 decision rows a step) for the 8 steps asked for
-    assert metrics["steps"] == 8 and metrics["decision_rows"] and metrics["train_rows_used"] == 8192
+    # the reference budget (64 decision rows a step) for the 8 steps asked for: only their rows are drawn
+    assert metrics["steps"] == 8 and metrics["decision_rows"] and metrics["train_rows_used"] == 8 * 64
     assert metrics["learning_rate"] == get_profile("tiny").budget.reference.learning_rate
     assert metrics["eval_loss"] < metrics["eval_loss_before"]
     assert metrics["train_rows_consumed"] == 8 * 64 and metrics["train_rows_on_policy"] == 0
@@ -179,19 +179,19 @@ def test_full_sft_then_on_policy_data_then_iterative_sppo_from_the_cli(train_out
     refused = _train_from_cli("sppo", train_out, "--skip-g3")
     assert refused.returncode == 1 and "materialize on_policy/preference_data first" in refused.stderr
 
-    args = [str(BIN / "canvas-train"), "on-policy", "--data-dir", str(train_out), "--points", "48"]
+    args = [str(BIN / "canvas-train"), "on-policy", "--data-dir", str(train_out), "--points", "32"]
     on_policy = subprocess.run(args, capture_output=True, text=True, timeout=600)
     assert on_policy.returncode == 0, on_policy.stdout[-2000:] + on_policy.stderr[-2000:]
     for gid in ("G1", "G2", "G7", "G8", "G11", "G12", "G13", "G14"):
         assert re.search(rf"^{gid} +PASS", on_policy.stdout, re.M), on_policy.stdout
     report = json.loads((on_policy_dir(train_out, "tiny") / "report.json").read_text())
-    assert report["points_answered"] == 48 and report["answers"] == 96  # greedy + one sample each
+    assert report["points_answered"] == 32 and report["answers"] == 64  # greedy + one sample each
     assert report["rows_in"] == report["rows_out"] + report["dropped_total"]
     assert report["phase2.on_policy_rows"] == report["answers_wrong"]
     assert report["phase2.on_policy_rows"] + report["phase2.phase_rows"] >= 1000  # G12's minimum
 
-    # 64 self-play points (not the default 256) keep the run short; the mechanics are the same
-    sppo = _train_from_cli("sppo", train_out, "--skip-g3", "--self-play-points", "64")
+    # 32 self-play points (not the default 256) keep the run short; the mechanics are the same
+    sppo = _train_from_cli("sppo", train_out, "--skip-g3", "--self-play-points", "32")
     assert sppo.returncode == 0, sppo.stdout[-2000:] + sppo.stderr[-2000:]
     metrics = read_manifest(checkpoint_dir(train_out, "tiny", "sppo"))["metrics"]
     assert metrics["data_dir"] == str(on_policy_dir(train_out, "tiny"))
@@ -207,7 +207,7 @@ def test_full_sft_then_on_policy_data_then_iterative_sppo_from_the_cli(train_out
     assert [r["round"] for r in rounds] == [1, 2], rounds
     assert rounds[0]["pairs"] == metrics["train_rows_used"] and rounds[0]["source"] == "dataset"
     # round 2 is self-play: the round-1 policy's own answers, every wrong one a pair
-    assert rounds[1]["source"] == "self-play" and rounds[1]["self_play.points_answered"] == 64
+    assert rounds[1]["source"] == "self-play" and rounds[1]["self_play.points_answered"] == 32
     assert rounds[1]["pairs"] == rounds[1]["self_play.answers_wrong"] > 0
     assert set(metrics["eval_margins_per_axis"]) >= {"all"}
 
@@ -287,6 +287,8 @@ def test_two_processes_run_one_method_and_only_rank_0_writes(train_out: Path, tm
         (out / name).symlink_to(train_out / name)
     shutil.copytree(profile_tokenizer_dir(train_out, "tiny"), profile_tokenizer_dir(out, "tiny"))
     shutil.copytree(base_model_dir(train_out, "tiny"), base_model_dir(out, "tiny"))
+    if (train_out / "lineage").is_dir():  # the same data's verdicts: the ranks read them, not judge it twice
+        shutil.copytree(train_out / "lineage", out / "lineage")
     args = [str(BIN / "torchrun"), "--standalone", "--nproc_per_node", "2", "-m", "canvas_pipeline.cli"]
     args += ["train", "--method", "lora", "--data-dir", str(out), "--skip-g3"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -331,7 +333,8 @@ def test_sft_keeps_its_intermediate_steps_as_selection_candidates_and_the_bench_
         else:
             (out / name).symlink_to(train_out / name)
     tiny = get_profile("tiny")
-    reference = dataclasses.replace(tiny.budget.reference, max_steps=8, save_steps=4)
+    # 8 of the reference budget's steps, drawing only their rows, saving every 4
+    reference = dataclasses.replace(tiny.budget.reference.with_steps(8), save_steps=4)
     monkeypatch.setitem(
         profiles.PROFILES,
         "tiny",

@@ -49,6 +49,9 @@ data_job = dg.define_asset_job(
         RAW_KEY, SCRUBBED_KEY, PHASE1_KEY, PHASE2_KEY, PHASE3_KEY, PHASE4_KEY, TOKENIZER_KEY
     ),
     description="Raw ingest -> PII gate -> phases 1-4 and the profile tokenizer, every data guardrail blocking.",
+    # Its steps take seconds each, and a process per step costs more than it buys: from the
+    # shell on two cores the job took 84 s with a process per step and 54 s in one process.
+    executor_def=dg.in_process_executor,
 )
 
 base_model_job = dg.define_asset_job(

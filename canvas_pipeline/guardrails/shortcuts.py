@@ -66,8 +66,38 @@ class ShortcutScores:
         return out
 
 
-def _vectorizer() -> CountVectorizer:
-    return CountVectorizer(token_pattern=TOKEN_PATTERN, lowercase=False, ngram_range=(1, 2), min_df=2)
+MIN_DF = 2  # an n-gram counts as a feature when two of a fold's training texts hold it
+
+
+class NgramCounts:
+    """Every text's n-gram counts, computed once for all folds and axes.
+
+    A `CountVectorizer(min_df=2)` fitted on a fold's training texts keeps the n-grams that two
+    of those texts hold, in sorted order; here each fold takes exactly those columns of one
+    matrix over every text (whose vocabulary is sorted too), so its features, their order and
+    every count are the ones a vectorizer fitted per fold gives, without tokenizing each text
+    again for every fold and axis."""
+
+    def __init__(self, texts: Sequence[str]) -> None:
+        unique = list(dict.fromkeys(texts))
+        self._row = {text: i for i, text in enumerate(unique)}
+        vectorizer = CountVectorizer(token_pattern=TOKEN_PATTERN, lowercase=False, ngram_range=(1, 2))
+        try:
+            self._matrix = vectorizer.fit_transform(unique).tocsr()
+        except ValueError:  # not one token in any text: no features (fold_columns says so)
+            self._matrix = sparse.csr_matrix((len(unique), 0), dtype=np.int64)
+
+    def counts(self, texts: Sequence[str]) -> sparse.csr_matrix:
+        """The texts' rows, all columns."""
+        return self._matrix[[self._row[t] for t in texts]]
+
+    def fold_columns(self, texts: Sequence[str]) -> np.ndarray:
+        """The columns a vectorizer fitted on `texts` would keep (document frequency >= MIN_DF)."""
+        frequency = np.asarray((self.counts(texts) > 0).sum(axis=0)).ravel()
+        columns = np.flatnonzero(frequency >= MIN_DF)
+        if columns.size == 0:
+            raise ValueError(f"no n-gram occurs in {MIN_DF} of the fold's {len(texts)} training texts")
+        return columns
 
 
 def _folds(groups: Sequence[str], seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -78,27 +108,33 @@ def _folds(groups: Sequence[str], seed: int) -> list[tuple[np.ndarray, np.ndarra
     return list(splitter.split(np.zeros(len(groups)), groups=list(groups)))
 
 
-def pair_accuracy(rows: Sequence[ShortcutRow], seed: int = 0) -> float | None:
+def _texts(rows: Sequence[ShortcutRow]) -> list[str]:
+    return [t for r in rows for t in r.texts]
+
+
+def pair_accuracy(rows: Sequence[ShortcutRow], seed: int = 0, ngrams: NgramCounts | None = None) -> float | None:
     """Out-of-fold share of pairs whose chosen side the prompt-blind classifier ranks above
-    the rejected one (a tie counts half); None below MIN_ROWS pairs or two groups."""
+    the rejected one (a tie counts half); None below MIN_ROWS pairs or two groups. `ngrams`
+    must cover every text of `rows` (built from them when not given)."""
     if len(rows) < MIN_ROWS:
         return None
     folds = _folds([r.group for r in rows], seed)
     if not folds:
         return None
+    ngrams = ngrams or NgramCounts(_texts(rows))
+
+    def side_difference(indices: np.ndarray, columns: np.ndarray) -> sparse.csr_matrix:
+        chosen = ngrams.counts([rows[i].texts[0] for i in indices])[:, columns]
+        return chosen - ngrams.counts([rows[i].texts[1] for i in indices])[:, columns]
+
     correct = 0.0
     for train, test in folds:
-        vectorizer = _vectorizer().fit([t for i in train for t in rows[i].texts])
-        diff = vectorizer.transform([rows[i].texts[0] for i in train]) - vectorizer.transform(
-            [rows[i].texts[1] for i in train]
-        )
+        columns = ngrams.fold_columns([t for i in train for t in rows[i].texts])
+        diff = side_difference(train, columns)
         x = sparse.vstack([diff, -diff])
         y = np.r_[np.ones(diff.shape[0]), np.zeros(diff.shape[0])]
         model = LogisticRegression(fit_intercept=False, max_iter=2000, random_state=seed).fit(x, y)
-        held = vectorizer.transform([rows[i].texts[0] for i in test]) - vectorizer.transform(
-            [rows[i].texts[1] for i in test]
-        )
-        score = held @ model.coef_.ravel()
+        score = side_difference(test, columns) @ model.coef_.ravel()
         correct += float((score > 0).sum() + 0.5 * (score == 0).sum())
     return round(correct / len(rows), 4)
 
@@ -112,15 +148,17 @@ def single_predictions(rows: Sequence[ShortcutRow], seed: int = 0) -> np.ndarray
     folds = _folds([r.group for r in rows], seed)
     if not folds:
         return None
+    ngrams = NgramCounts([r.texts[0] for r in rows])
     predicted = np.zeros(len(rows), dtype=bool)
     for train, test in folds:
         if len(set(labels[train])) < 2:
             predicted[test] = labels[train][0]
             continue
-        vectorizer = _vectorizer().fit([rows[i].texts[0] for i in train])
+        train_texts = [rows[i].texts[0] for i in train]
+        columns = ngrams.fold_columns(train_texts)
         model = LogisticRegression(max_iter=2000, class_weight="balanced", random_state=seed)
-        model.fit(vectorizer.transform([rows[i].texts[0] for i in train]), labels[train])
-        predicted[test] = model.predict(vectorizer.transform([rows[i].texts[0] for i in test]))
+        model.fit(ngrams.counts(train_texts)[:, columns], labels[train])
+        predicted[test] = model.predict(ngrams.counts([rows[i].texts[0] for i in test])[:, columns])
     return predicted
 
 
@@ -148,10 +186,11 @@ def shortcut_scores(rows: Sequence[ShortcutRow], kind: str, seed: int = 0) -> Sh
     counts = {key: sum(_axis_key(r.axes) == key for r in rows) for key in keys}
     per_axis: dict[str, float | None] = {}
     if kind == "preference":
+        ngrams = NgramCounts(_texts(rows))
         for key in keys:
             subset = [r for r in rows if _axis_key(r.axes) == key]
-            per_axis[key] = pair_accuracy(subset, seed) if counts[key] >= MIN_ROWS else None
-        return ShortcutScores(pair_accuracy(rows, seed), per_axis, counts)
+            per_axis[key] = pair_accuracy(subset, seed, ngrams) if counts[key] >= MIN_ROWS else None
+        return ShortcutScores(pair_accuracy(rows, seed, ngrams), per_axis, counts)
     predicted = single_predictions(rows, seed)
     labels = np.array([r.label for r in rows])
     if predicted is None:

@@ -39,3 +39,13 @@ def peak_memory_bytes() -> dict[str, int]:
     if torch.cuda.is_available():
         out["cuda_max_allocated_bytes"] = int(torch.cuda.max_memory_allocated())
     return out
+
+
+def eval_loss_at_start(trainer: Any) -> float:
+    """The eval loss the Trainer measured at the start of training (`eval_on_start`). A
+    resumed run's log history is the checkpoint's, so its first entry is still the one from
+    before the first step."""
+    losses = [e["eval_loss"] for e in trainer.state.log_history if "eval_loss" in e]
+    if not losses:
+        raise RuntimeError("the trainer logged no eval loss at the start of training (eval_on_start)")
+    return float(losses[0])

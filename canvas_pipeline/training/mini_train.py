@@ -170,13 +170,28 @@ def _models(method_name: str, start_dir: Path) -> tuple[Any, Any]:
     return load_model(start_dir), load_model(start_dir)
 
 
-def mini_train(method_name: str, data_dir: Path, start_dir: Path, work_dir: Path, seed: int = 0) -> MiniTrainOutcome:
+# The start model's log-probs of the judging pairs' completions, by (pair ids, per token):
+# every preference method is judged on the same pairs against the same start model.
+ReferenceLogps = dict[tuple[tuple[str, ...], bool], list[float]]
+
+
+def mini_train(
+    method_name: str,
+    data_dir: Path,
+    start_dir: Path,
+    work_dir: Path,
+    seed: int = 0,
+    reference_logps: ReferenceLogps | None = None,
+) -> MiniTrainOutcome:
     """Build `method_name`'s trainer through the factory from the model in `start_dir`
-    (also the reference of a preference method), mini-train it, and measure."""
+    (also the reference of a preference method), mini-train it, and measure. The start
+    model's log-probs of the judging pairs are kept in `reference_logps` when given, and
+    read from it by the next method judged on the same pairs."""
+    from canvas_pipeline.training.callbacks import eval_loss_at_start
     from canvas_pipeline.training.data_prep import kto_weights
     from canvas_pipeline.training.factory import build_trainer
     from canvas_pipeline.training.model import parameter_counts
-    from canvas_pipeline.training.preference_eval import pair_margins
+    from canvas_pipeline.training.preference_eval import completion_logps, pair_examples, pair_margins
     from canvas_pipeline.training.tokenizer import load_tokenizer
 
     started = time.perf_counter()
@@ -204,8 +219,8 @@ def mini_train(method_name: str, data_dir: Path, start_dir: Path, work_dir: Path
         seed=seed,
     )
     if method.trainer == "sft":
-        before = {"eval_loss": float(trainer.evaluate()["eval_loss"])}
-        trainer.train()
+        trainer.train()  # evaluates before its first step (eval_on_start)
+        before = {"eval_loss": eval_loss_at_start(trainer)}
         after = {"eval_loss": float(trainer.evaluate()["eval_loss"])}
         wrong = {} if after["eval_loss"] < before["eval_loss"] - SFT_MIN_DROP else dict(after)
         measure = f"eval loss (must fall by > {SFT_MIN_DROP})"
@@ -213,7 +228,12 @@ def mini_train(method_name: str, data_dir: Path, start_dir: Path, work_dir: Path
     else:
         trainer.train()
         pairs = _without_declarations(judging_pairs(data_dir, method, data, MINI_BUDGET.eval_rows, seed, short_row))
-        margins = pair_margins(trainer.model, reference, tokenizer, pairs, method.beta or 0.1, method.per_token_reward)
+        cache = {} if reference_logps is None else reference_logps
+        key = (tuple(r["id"] for r in pairs), method.per_token_reward)
+        if key not in cache:
+            cache[key] = completion_logps(reference, tokenizer, pair_examples(pairs), per_token=method.per_token_reward)
+        beta = method.beta or 0.1
+        margins = pair_margins(trainer.model, reference, tokenizer, pairs, beta, method.per_token_reward, cache[key])
         after = {k: float(s["margin"]) for k, s in margins.items()}
         before = dict.fromkeys(after, 0.0)
         p_values = {k: {"p_below": s["p_below"], "p_above": s["p_above"]} for k, s in margins.items()}
@@ -261,4 +281,5 @@ def run_mini_trains(
     the real matrix does, was measured worse: that model's pull towards tool calls sent
     NCA's and SPPO's axis-8 margins below zero, where the answer is the chosen side.)"""
     start = save_start_model(tokenizer_dir, work_dir / "start_model", START_SEED)
-    return [mini_train(m, data_dir, start, work_dir / m, seed) for m in methods]
+    reference_logps: ReferenceLogps = {}
+    return [mini_train(m, data_dir, start, work_dir / m, seed, reference_logps) for m in methods]

@@ -89,6 +89,13 @@ def _stats(values: list[float]) -> dict[str, float]:
     }
 
 
+def pair_examples(
+    rows: Sequence[dict[str, Any]],
+) -> list[tuple[list[dict[str, Any]], list[dict[str, Any]], str | None]]:
+    """Each pair's chosen then rejected completion, with its prompt and tools."""
+    return [(r["prompt"], r[side], r.get("tools")) for r in rows for side in ("chosen", "rejected")]
+
+
 def pair_margins(
     policy: PreTrainedModel,
     reference: PreTrainedModel | None,
@@ -96,14 +103,20 @@ def pair_margins(
     rows: Sequence[dict[str, Any]],
     beta: float,
     per_token: bool = False,
+    reference_logps: Sequence[float] | None = None,
 ) -> dict[str, dict[str, float]]:
     """Per pair type and overall: mean reward margin and accuracy (margin > 0); a None
     `reference` means the policy is a PEFT model whose disabled adapter is the reference. With
     `per_token` the log-ratios are means over each completion's tokens (the score IPO
-    optimizes) instead of sums."""
-    examples = [(r["prompt"], r[side], r.get("tools")) for r in rows for side in ("chosen", "rejected")]
+    optimizes) instead of sums. `reference_logps`, when given, are the reference's
+    `completion_logps` of `pair_examples(rows)`, already computed."""
+    examples = pair_examples(rows)
     pol = completion_logps(policy, tokenizer, examples, per_token=per_token)
-    if reference is None:  # an adapter on the reference: the policy with its adapters disabled
+    if reference_logps is not None:
+        if len(reference_logps) != len(examples):
+            raise ValueError(f"{len(reference_logps)} reference log-probs for {len(examples)} completions")
+        ref = list(reference_logps)
+    elif reference is None:  # an adapter on the reference: the policy with its adapters disabled
         with policy.disable_adapter():
             ref = completion_logps(policy, tokenizer, examples, per_token=per_token)
     else:

@@ -9,6 +9,7 @@ prompt plus a conversation.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 
 
@@ -51,6 +52,15 @@ class Budget:
     # The budget of a method other methods start from (`sft`, the reference and starting
     # policy of six); None: the same budget as every other method.
     reference: Budget | None = None
+
+    def with_steps(self, steps: int) -> Budget:
+        """This budget cut (or stretched) to `steps` steps. The train rows scale with the
+        steps, so each step draws the rows it would under the whole budget and a short run
+        does not prepare rows it never reaches."""
+        rows = self.train_rows
+        if rows is not None and self.max_steps:
+            rows = max(1, math.ceil(rows * steps / self.max_steps))
+        return replace(self, max_steps=steps, train_rows=rows)
 
 
 @dataclass(frozen=True)

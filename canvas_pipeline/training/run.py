@@ -117,16 +117,6 @@ def _on_every_rank(trainer: Any, value: T) -> T:
     return broadcast_object_list([value], from_process=0)[0]
 
 
-def _eval_loss_at_start(trainer: Any) -> float:
-    """The eval loss the Trainer measured at the start of training (`eval_on_start`). A
-    resumed run's log history is the checkpoint's, so its first entry is still the one from
-    before the first step."""
-    losses = [e["eval_loss"] for e in trainer.state.log_history if "eval_loss" in e]
-    if not losses:
-        raise RuntimeError("the trainer logged no eval loss at the start of training (eval_on_start)")
-    return float(losses[0])
-
-
 def _replicas_agree(trainer: Any, method: str) -> dict[str, Any] | None:
     """With more than one process, every rank must end with the same trainable weights:
     the model was wrapped for data parallelism and its gradients were averaged. Replicas
@@ -293,9 +283,10 @@ def train_method(
     """Train one method; raise GateError when the data gate, G3, G12, G2 or G5 stops it.
     `require_g3=False` skips G3 (recorded as skipped in the metadata): for exercising the
     training mechanics on a base that is not meant to be good. `max_steps` replaces the
-    budget's step count. The method's checkpoint on disk is marked superseded as the run
-    starts, with the reason when it fails: only a run that finishes replaces it."""
-    from canvas_pipeline.training.callbacks import LogForwarder, peak_memory_bytes
+    budget's step count, and its train rows scale with it (`Budget.with_steps`). The
+    method's checkpoint on disk is marked superseded as the run starts, with the reason when
+    it fails: only a run that finishes replaces it."""
+    from canvas_pipeline.training.callbacks import LogForwarder, eval_loss_at_start, peak_memory_bytes
     from canvas_pipeline.training.dry_run import dry_run
     from canvas_pipeline.training.factory import build_trainer
     from canvas_pipeline.training.model import parameter_counts
@@ -307,7 +298,7 @@ def train_method(
         started = time.perf_counter()
         method, profile = method_and_profile(method_name, profile_name)
         if max_steps is not None:
-            profile = dataclasses.replace(profile, budget=dataclasses.replace(profile.budget, max_steps=max_steps))
+            profile = dataclasses.replace(profile, budget=profile.budget.with_steps(max_steps))
         budget = profile.budget
         stages = data_gate(
             method,
@@ -425,7 +416,7 @@ def train_method(
         if replicas:
             metadata["data_parallel"] = replicas
         if method.trainer == "sft":
-            metadata["eval_loss_before"] = _eval_loss_at_start(trainer)
+            metadata["eval_loss_before"] = eval_loss_at_start(trainer)
         if method.trainer == "kto":
             metadata["desirable_weight"] = desirable_weight
             metadata["undesirable_weight"] = undesirable_weight
