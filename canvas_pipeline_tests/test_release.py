@@ -680,10 +680,12 @@ def test_failed_guardrails_on_the_lineage_refuse_with_every_reason_and_write_not
 
 
 def test_a_no_op_checkpoint_is_refused_whatever_selected_it(
-    real_slice: Path, tiny_tokenizer_dir: Path, tmp_path: Path
+    real_slice: Path, tiny_tokenizer_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A selection record naming a checkpoint whose first bench turns are 96% identical to
-    SFT's (a hand-edited or stale selection: the selection itself never picks one) is refused."""
+    SFT's (a hand-edited or stale selection: the selection itself never picks one) is refused.
+    (The guardrails pass here as on a good folder: the test above runs them for real.)"""
+    monkeypatch.setattr("canvas_pipeline.release.run.lineage_guardrails", release_run_guardrails)
     link_data(tmp_path, real_slice, tiny_tokenizer_dir)
     write_full_checkpoint(tmp_path, method="dpo")
     write_eval(tmp_path, "dpo", {"dpo": 0.61}, identical={"dpo": 0.96})
@@ -696,10 +698,12 @@ def test_a_no_op_checkpoint_is_refused_whatever_selected_it(
 
 
 def test_a_checkpoint_significantly_worse_than_sft_is_refused_whatever_selected_it(
-    real_slice: Path, tiny_tokenizer_dir: Path, tmp_path: Path
+    real_slice: Path, tiny_tokenizer_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A selection record naming a candidate the paired test found worse than sft (the
-    selection itself never picks one) is refused with the change and the p-value."""
+    selection itself never picks one) is refused with the change and the p-value. (The
+    guardrails pass here as on a good folder.)"""
+    monkeypatch.setattr("canvas_pipeline.release.run.lineage_guardrails", release_run_guardrails)
     link_data(tmp_path, real_slice, tiny_tokenizer_dir)
     write_full_checkpoint(tmp_path, method="dpo")
     write_eval(tmp_path, "dpo", {"dpo": 0.61})
