@@ -78,7 +78,9 @@ def test_a_planted_wrong_objective_fails_g9_naming_the_method(
 
     monkeypatch.setattr(mini, "_mini_data", swapped)
     start = mini.save_start_model(tiny_tokenizer_dir, tmp_path / "start")
-    outcome = mini.mini_train("dpo", real_slice, start, tmp_path / "dpo")
+    reference_logps: mini.ReferenceLogps = {}  # judged as run_mini_trains judges: the start's log-probs kept
+    outcome = mini.mini_train("dpo", real_slice, start, tmp_path / "dpo", reference_logps=reference_logps)
+    assert [key[0] for key in reference_logps] == [str(start.resolve())]
     assert not outcome.passed and "all" in outcome.wrong_way, outcome.summary()
     assert outcome.after["all"] < 0 and outcome.p_values["all"]["p_below"] < ALPHA
     result = g9_mini_trains([outcome])

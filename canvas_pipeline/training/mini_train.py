@@ -170,9 +170,9 @@ def _models(method_name: str, start_dir: Path) -> tuple[Any, Any]:
     return load_model(start_dir), load_model(start_dir)
 
 
-# The start model's log-probs of the judging pairs' completions, by (pair ids, per token):
-# every preference method is judged on the same pairs against the same start model.
-ReferenceLogps = dict[tuple[tuple[str, ...], bool], list[float]]
+# The start model's log-probs of the judging pairs' completions, by (start model folder, pair
+# ids, per token): every preference method is judged on the same pairs against the same start.
+ReferenceLogps = dict[tuple[str, tuple[str, ...], bool], list[float]]
 
 
 def mini_train(
@@ -229,7 +229,7 @@ def mini_train(
         trainer.train()
         pairs = _without_declarations(judging_pairs(data_dir, method, data, MINI_BUDGET.eval_rows, seed, short_row))
         cache = {} if reference_logps is None else reference_logps
-        key = (tuple(r["id"] for r in pairs), method.per_token_reward)
+        key = (str(Path(start_dir).resolve()), tuple(r["id"] for r in pairs), method.per_token_reward)
         if key not in cache:
             cache[key] = completion_logps(reference, tokenizer, pair_examples(pairs), per_token=method.per_token_reward)
         beta = method.beta or 0.1
