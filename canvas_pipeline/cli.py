@@ -202,6 +202,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             args.seed,
             require_g3=not args.skip_g3,
             max_steps=args.max_steps,
+            save_steps=args.save_steps,
             self_play=self_play(Path(args.data_dir), OnPolicyConfig(seed=args.seed), args.self_play_points),
         )
     except (GateError, FileNotFoundError) as error:

@@ -21,6 +21,17 @@ def _command(sub: Any, handlers: Mapping[str, Handler], name: str, **kwargs: Any
     return parser
 
 
+def positive_int(text: str) -> int:
+    """A step count: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not a positive number of steps")
+    return value
+
+
 def build_parser(handlers: Mapping[str, Handler] | None = None) -> argparse.ArgumentParser:
     """`canvas-train`'s arguments; `handlers` (command -> function) become each command's
     `func` and description. Without them the parser only parses (what G10 needs)."""
@@ -88,8 +99,14 @@ def build_parser(handlers: Mapping[str, Handler] | None = None) -> argparse.Argu
     train.add_argument("--seed", type=int, default=0, help="seed for subsets and training (default 0)")
     train.add_argument(
         "--max-steps",
-        type=int,
+        type=positive_int,
         help="optimizer steps (default: the profile's budget for the method); the train rows scale with them",
+    )
+    train.add_argument(
+        "--save-steps",
+        type=positive_int,
+        help="save a checkpoint every N steps: a resume point, and a selection candidate where the budget "
+        "keeps step checkpoints (default: the profile's budget for the method)",
     )
     train.add_argument(
         "--self-play-points",

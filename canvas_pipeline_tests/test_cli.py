@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from canvas_pipeline.data import stages
 
 CLI = str(Path(sys.executable).with_name("canvas-train"))
@@ -59,3 +61,21 @@ def test_unreadable_raw_dir_is_a_clear_error_not_a_traceback(tmp_path: Path) -> 
     assert proc.returncode == 2
     assert f"cannot read {tmp_path / 'missing'}" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_step_counts_must_be_positive_whole_numbers(capsys: pytest.CaptureFixture[str]) -> None:
+    """`--max-steps` and `--save-steps` refuse what no trainer could run, before any work."""
+    from canvas_pipeline.cli_args import build_parser
+
+    parser = build_parser()
+    base = ["train", "--method", "sft", "--data-dir", "out"]
+    args = parser.parse_args([*base, "--max-steps", "8", "--save-steps", "4"])
+    assert (args.max_steps, args.save_steps) == (8, 4)
+    for flag, value, reason in (
+        ("--save-steps", "0", "0 is not a positive number of steps"),
+        ("--max-steps", "-3", "-3 is not a positive number of steps"),
+        ("--max-steps", "1.5", "'1.5' is not a whole number"),
+    ):
+        with pytest.raises(SystemExit) as exit_info:
+            parser.parse_args([*base, flag, value])
+        assert exit_info.value.code == 2 and f"argument {flag}: {reason}" in capsys.readouterr().err

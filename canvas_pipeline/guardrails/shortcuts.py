@@ -66,6 +66,10 @@ class ShortcutScores:
         return out
 
 
+# Newton-CG reaches the (unique, L2-regularized) optimum in a few second-order steps where
+# L-BFGS takes hundreds of gradient steps on these sparse count features: the same scores
+# (to the third decimal) in half the time on the real exports.
+SOLVER = "newton-cg"
 MIN_DF = 2  # an n-gram counts as a feature when two of a fold's training texts hold it
 
 
@@ -133,7 +137,7 @@ def pair_accuracy(rows: Sequence[ShortcutRow], seed: int = 0, ngrams: NgramCount
         diff = side_difference(train, columns)
         x = sparse.vstack([diff, -diff])
         y = np.r_[np.ones(diff.shape[0]), np.zeros(diff.shape[0])]
-        model = LogisticRegression(fit_intercept=False, max_iter=2000, random_state=seed).fit(x, y)
+        model = LogisticRegression(fit_intercept=False, solver=SOLVER, max_iter=2000, random_state=seed).fit(x, y)
         score = side_difference(test, columns) @ model.coef_.ravel()
         correct += float((score > 0).sum() + 0.5 * (score == 0).sum())
     return round(correct / len(rows), 4)
@@ -156,7 +160,7 @@ def single_predictions(rows: Sequence[ShortcutRow], seed: int = 0) -> np.ndarray
             continue
         train_texts = [rows[i].texts[0] for i in train]
         columns = ngrams.fold_columns(train_texts)
-        model = LogisticRegression(max_iter=2000, class_weight="balanced", random_state=seed)
+        model = LogisticRegression(solver=SOLVER, max_iter=2000, class_weight="balanced", random_state=seed)
         model.fit(ngrams.counts(train_texts)[:, columns], labels[train])
         predicted[test] = model.predict(ngrams.counts([rows[i].texts[0] for i in test])[:, columns])
     return predicted

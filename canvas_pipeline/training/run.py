@@ -279,13 +279,14 @@ def train_method(
     require_g3: bool = True,
     max_steps: int | None = None,
     self_play: SelfPlay | None = None,
+    save_steps: int | None = None,
 ) -> TrainingReport:
     """Train one method; raise GateError when the data gate, G3, G12, G2 or G5 stops it.
     `require_g3=False` skips G3 (recorded as skipped in the metadata): for exercising the
     training mechanics on a base that is not meant to be good. `max_steps` replaces the
-    budget's step count, and its train rows scale with it (`Budget.with_steps`). The
-    method's checkpoint on disk is marked superseded as the run starts, with the reason when
-    it fails: only a run that finishes replaces it."""
+    budget's step count, and its train rows scale with it (`Budget.with_steps`); `save_steps`
+    replaces its save interval. The method's checkpoint on disk is marked superseded as the
+    run starts, with the reason when it fails: only a run that finishes replaces it."""
     from canvas_pipeline.training.callbacks import LogForwarder, eval_loss_at_start, peak_memory_bytes
     from canvas_pipeline.training.dry_run import dry_run
     from canvas_pipeline.training.factory import build_trainer
@@ -299,6 +300,8 @@ def train_method(
         method, profile = method_and_profile(method_name, profile_name)
         if max_steps is not None:
             profile = dataclasses.replace(profile, budget=profile.budget.with_steps(max_steps))
+        if save_steps is not None:
+            profile = dataclasses.replace(profile, budget=dataclasses.replace(profile.budget, save_steps=save_steps))
         budget = profile.budget
         stages = data_gate(
             method,

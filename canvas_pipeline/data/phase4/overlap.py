@@ -65,15 +65,23 @@ def response_entities(messages: Iterable[Mapping[str, Any]]) -> set[str]:
 
 class Skeletons:
     """Masks the given entity strings (longest first, case-insensitive, whole words) and the
-    generic value patterns, then normalises case, punctuation and spacing."""
+    generic value patterns, then normalises case, punctuation and spacing. A text's skeleton
+    is computed once: templated datasets repeat a user turn many times, and the alternation
+    of every entity name is the expensive part."""
 
     def __init__(self, entities: Iterable[str] = ()) -> None:
         names = sorted({e.strip() for e in entities if e and e.strip()}, key=len, reverse=True)
         self._entities = (
             re.compile(r"(?<!\w)(?:" + "|".join(map(re.escape, names)) + r")(?!\w)", re.IGNORECASE) if names else None
         )
+        self._seen: dict[str, str] = {}
 
     def __call__(self, text: str) -> str:
+        if text not in self._seen:
+            self._seen[text] = self._skeleton(text)
+        return self._seen[text]
+
+    def _skeleton(self, text: str) -> str:
         out = QUOTED.sub(" <q> ", text)
         if self._entities is not None:
             out = self._entities.sub(" <e> ", out)
