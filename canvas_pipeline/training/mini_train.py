@@ -76,10 +76,10 @@ ALPHA = 0.05  # the preference verdict's significance level (see the module docs
 PAIR_TYPES = 9  # 8 axes and mixed pairs
 START_SEED = 7
 # The random start model's width, per family. A pairwise or per-completion objective's
-# direction shows as clearly on a hidden-64 model as on the tiny profile's 128, at 29% less
-# time for the nine (every objective passed at seeds 0, 3, 7, 11 and on the demo term); the
-# SFT family keeps 128, where LoRA's eval-loss drop is 0.29 nats, against 0.13-0.17 at 64
-# with the 0.1 bar (docs/measurements.md, "G9 across seeds").
+# direction shows as clearly on a hidden-64 model as on the tiny profile's 128, in about 30%
+# less time for those six (every objective passed at seeds 0, 3, 7, 11 and on the demo
+# term); the SFT family keeps 128, where LoRA's eval-loss drop is 0.29 nats, against 0.134
+# at 64 (seed 0) with the bar at 0.1 (docs/measurements.md, "G9 across seeds").
 SFT_START_HIDDEN = 128
 PREFERENCE_START_HIDDEN = 64
 MINI_MAX_CHARS = 2000
