@@ -209,6 +209,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"canvas-train train: {error}", file=sys.stderr)
         return 1
     print(json.dumps(report.metadata, indent=1, default=str))
+    for gate in report.gates:  # the gates that ran before training, as they judged
+        print(f"{gate.id:<4} {gate.status:<8} {json.dumps(gate.value, default=str)}")
     print(f"{report.method} checkpoint in {report.path}")
     return 0
 

@@ -186,6 +186,10 @@ def test_full_sft_then_on_policy_data_then_iterative_sppo_from_the_cli(
     assert metrics["eval_loss"] < metrics["eval_loss_before"]
     assert metrics["train_rows_consumed"] == 8 * 64 and metrics["train_rows_on_policy"] == 0
     assert metrics["g3_base_bench"].startswith("skipped") and metrics["g5_dry_run"]["passed"]
+    # the gates that ran, as they judged: G3 was skipped, so only G12, G2 and the dry run's G5
+    lines = {m[0]: (m[1], m[2]) for m in re.findall(r"^(G\d+) +(\S+) +(.*)$", cli_sft.stdout, re.M)}
+    assert {gid: status for gid, (status, _) in lines.items()} == {"G12": "PASS", "G2": "PASS", "G5": "PASS"}
+    assert json.loads(lines["G5"][1])["sft"] == round(metrics["g5_dry_run"]["grad_norm"], 4)
 
     # the CLI's own entry point, in this process: the refusal needs no second start of torch
     assert main(["train", "--method", "sppo", "--data-dir", str(train_out), "--skip-g3"]) == 1
