@@ -48,3 +48,39 @@ def test_sppo_log_ratios_are_per_token_means_of_trls_sums(
             assert abs(tokens - round(tokens)) < 1e-3 * tokens, (side, row, total, mean)
             assert 1 <= round(tokens) <= length + 1, (side, row, tokens, length)
             assert round(tokens) > 1, "a per-token mean equal to the sum: the cache or the hook is wrong"
+
+
+def test_sppos_adapter_starts_from_the_same_weights_as_dpos_whatever_ran_before(
+    real_slice: Path, tiny_tokenizer_dir: Path, tmp_path: Path
+) -> None:
+    """SPPO attaches its adapter before TRL does (for the per-token hook). Its random A
+    matrices must come from the trainer's seed, as TRL's do, not from the process's RNG
+    state: the pipeline trains SPPO after other jobs in one process, `canvas-train train`
+    in a fresh one, and both must train the same model."""
+    import torch
+
+    start = save_start_model(tiny_tokenizer_dir, tmp_path / "start")
+    data = load_method_data(real_slice, get_method("sppo"), 8, 8, 0)
+    adapters = {}
+    for name, method, noise in (("sppo-a", "sppo", 1), ("sppo-b", "sppo", 2), ("dpo", "dpo", 3)):
+        torch.manual_seed(noise)
+        torch.rand(1000)  # what an earlier job in the process might have drawn
+        train, evals = data.datasets()
+        trainer = build_trainer(
+            get_method(method),
+            mini_profile(method),
+            model=load_model(start),
+            tokenizer=load_tokenizer(start),
+            train_dataset=train,
+            eval_dataset=evals,
+            item_ids=data.item_ids(),
+            output_dir=tmp_path / name,
+        )
+        adapters[name] = {
+            k: v.detach().clone() for k, v in trainer.model.named_parameters() if "lora_A" in k and ".default." in k
+        }
+    assert adapters["dpo"], "no LoRA A matrices found"
+    assert adapters["sppo-a"].keys() == adapters["dpo"].keys()
+    for key, weight in adapters["dpo"].items():
+        assert torch.equal(adapters["sppo-a"][key], weight), key
+        assert torch.equal(adapters["sppo-b"][key], weight), key

@@ -143,10 +143,15 @@ def build_trainer(
         # Hooked before TRL precomputes the reference log-probs in its constructor: the
         # adapter is attached here so the hook sits on the module TRL calls.
         from peft import get_peft_model
+        from transformers import set_seed
 
         from canvas_pipeline.training.per_token import per_token_log_probs
 
         if peft_config is not None:
+            # PEFT draws the adapter's A matrices from the global RNG. TRL seeds it before it
+            # wraps a model; wrapped here, before TRL, the draw must be seeded the same way or
+            # it depends on whatever ran earlier in the process (the pipeline's other jobs).
+            set_seed(args.seed)
             model, peft_config, wrapped = get_peft_model(model, peft_config), None, True
         per_token_log_probs(model)
         if ref_model is not None and not wrapped:
