@@ -2,19 +2,39 @@
 log-probs of the SPPO trainer are the summed ones of the same trainer unhooked divided by
 each completion's token count, and TRL's reference-log-prob cache, keyed by the model's
 state dict, never hands one form to the other (built in this order, a shared cache would
-make the ratio exactly 1)."""
+make the ratio exactly 1). The hook needs the adapter attached before TRL attaches it, and
+that early adapter starts from the same seeded weights as TRL's own."""
 
 from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from canvas_pipeline.training.data_prep import load_method_data
+from canvas_pipeline.training.data_prep import MethodData, load_method_data
 from canvas_pipeline.training.factory import build_trainer
-from canvas_pipeline.training.methods import get_method
+from canvas_pipeline.training.methods import MethodConfig, get_method
 from canvas_pipeline.training.mini_train import mini_profile, save_start_model
 from canvas_pipeline.training.model import load_model
 from canvas_pipeline.training.tokenizer import load_tokenizer
+
+if TYPE_CHECKING:
+    from transformers import Trainer
+
+
+def _trainer(method: MethodConfig, start: Path, data: MethodData, output_dir: Path) -> Trainer:
+    """`method`'s TRL trainer on the mini profile, from a fresh load of `start`."""
+    train, evals = data.datasets()
+    return build_trainer(
+        method,
+        mini_profile(method.name),
+        model=load_model(start),
+        tokenizer=load_tokenizer(start),
+        train_dataset=train,
+        eval_dataset=evals,
+        item_ids=data.item_ids(),
+        output_dir=output_dir,
+    )
 
 
 def test_sppo_log_ratios_are_per_token_means_of_trls_sums(
@@ -27,18 +47,7 @@ def test_sppo_log_ratios_are_per_token_means_of_trls_sums(
     data = load_method_data(real_slice, per_token, 8, 8, 0)
     columns = {}
     for name, method in (("summed", summed), ("per_token", per_token), ("summed_again", summed)):
-        train, evals = data.datasets()
-        trainer = build_trainer(
-            method,
-            mini_profile("sppo"),
-            model=load_model(start),
-            tokenizer=load_tokenizer(start),
-            train_dataset=train,
-            eval_dataset=evals,
-            item_ids=data.item_ids(),
-            output_dir=tmp_path / name,
-        )
-        columns[name] = trainer.train_dataset
+        columns[name] = _trainer(method, start, data, tmp_path / name).train_dataset
     assert columns["summed_again"]["ref_chosen_logps"] == columns["summed"]["ref_chosen_logps"]
     for side in ("chosen", "rejected"):
         sums, means = columns["summed"][f"ref_{side}_logps"], columns["per_token"][f"ref_{side}_logps"]
@@ -65,17 +74,7 @@ def test_sppos_adapter_starts_from_the_same_weights_as_dpos_whatever_ran_before(
     for name, method, noise in (("sppo-a", "sppo", 1), ("sppo-b", "sppo", 2), ("dpo", "dpo", 3)):
         torch.manual_seed(noise)
         torch.rand(1000)  # what an earlier job in the process might have drawn
-        train, evals = data.datasets()
-        trainer = build_trainer(
-            get_method(method),
-            mini_profile(method),
-            model=load_model(start),
-            tokenizer=load_tokenizer(start),
-            train_dataset=train,
-            eval_dataset=evals,
-            item_ids=data.item_ids(),
-            output_dir=tmp_path / name,
-        )
+        trainer = _trainer(get_method(method), start, data, tmp_path / name)
         adapters[name] = {
             k: v.detach().clone() for k, v in trainer.model.named_parameters() if "lora_A" in k and ".default." in k
         }
